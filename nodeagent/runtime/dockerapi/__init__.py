@@ -1,0 +1,1 @@
+"""Docker Engine API server of the node engine (see app.py for how routes plug in)."""

@@ -1,0 +1,641 @@
+"""The image store: content-addressed blobs, unpacked layers, images and references.
+
+On disk (under the engine's ``<root>/image``)::
+
+    blobs/sha256/<hex>          manifests, configs, layer blobs as pulled/built
+    layers/<diffhex>/diff/      one unpacked layer, overlayfs-ready, shared by images
+    layers/<diffhex>/layer.json {diff_id, size, blobs: [descriptor...]}
+    images/<idhex>.json         {id, repo_digests, parent, layers, last_tag_time}
+    repositories.json           {"refs": {"<full ref>": "sha256:<id>"}}
+    tmp/                        downloads and unpacks in progress (wiped at open)
+
+Everything is written to ``tmp`` first and renamed into place, so an
+interrupted pull leaves no half layer, and a bad blob or tar changes nothing.
+
+API used by the rest of the engine (part 2: run, commit, build)
+---------------------------------------------------------------
+``store.resolve(text) -> Image``
+    Look up by reference (``busybox``, ``reg:5000/a/b:tag``, ``name@sha256:..``),
+    full ID (``sha256:<hex>``) or unique ID prefix; raises ``ImageNotFound``.
+``image.id``, ``image.config`` (the OCI image config dict: ``config.Cmd``,
+``config.Env``, ``config.WorkingDir``, ...), ``image.diff_ids``,
+``image.repo_tags`` (familiar strings).
+``store.layer_dirs(image) -> list[Path]``
+    The unpacked ``diff`` dirs, bottom layer first. overlayfs wants the topmost
+    first: ``lowerdir=":".join(str(p) for p in reversed(dirs))``.
+``await store.add_layer(fileobj_or_path) -> Layer``
+    Unpack a Docker layer tar (plain or gzip) into the store (``Layer.diff_id``).
+    For commit/build, make the tar with ``layers.write_layer_tar(upper_dir, out)``.
+``await store.create_image(config, layers, *, tags=(), parent=None, history=None) -> Image``
+    Register an image: ``config`` is an OCI image config without ``rootfs``
+    (filled from ``layers``); ``history`` entries are appended to the config's.
+    ``tags`` are familiar references (``hongimages``, ``x:1``).
+``store.add_usage_checker(fn)``
+    ``fn(image_id) -> list[str]`` of container IDs using it; ``rmi`` consults it.
+``await store.tag(image_id, ref_text)``, ``await store.delete(text, force=, prune=)``.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from skiff.nodeagent.runtime.images import reference as refs
+from skiff.nodeagent.runtime.images.errors import BadContent, ImageConflict, ImageNotFound
+from skiff.nodeagent.runtime.images.layers import unpack_layer
+
+MEDIA_DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+MEDIA_DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
+MEDIA_OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+MEDIA_OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+MEDIA_OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+LAYER_MEDIA_TYPES = {
+    MEDIA_DOCKER_LAYER_GZIP, MEDIA_DOCKER_LAYER_TAR, MEDIA_OCI_LAYER_GZIP,
+    MEDIA_OCI_LAYER_TAR, MEDIA_OCI_LAYER_ZSTD,
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+}
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str | None) -> float:
+    if not text:
+        return 0.0
+    t = text.rstrip("Z")
+    if "." in t:
+        head, frac = t.split(".", 1)
+        tz = ""
+        for sep in ("+", "-"):
+            if sep in frac:
+                frac, tz = frac.split(sep, 1)
+                tz = sep + tz
+        t = f"{head}.{frac[:6]}{tz}"
+    try:
+        d = dt.datetime.fromisoformat(t)
+    except ValueError:
+        return 0.0
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=dt.timezone.utc)
+    return d.timestamp()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _hex(digest: str) -> str:
+    algo, _, h = digest.partition(":")
+    if algo != "sha256" or len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+        raise BadContent(f"unsupported or malformed digest {digest!r}")
+    return h
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@dataclasses.dataclass
+class Layer:
+    diff_id: str
+    size: int
+    path: Path
+    blobs: list[dict[str, Any]]  # descriptors of compressed forms we hold
+
+    @property
+    def diff_dir(self) -> Path:
+        return self.path / "diff"
+
+
+@dataclasses.dataclass
+class Image:
+    id: str
+    config: dict[str, Any]
+    repo_tags: list[str]
+    repo_digests: list[str]
+    diff_ids: list[str]
+    parent: str
+    size: int
+    last_tag_time: str
+
+    @property
+    def created(self) -> str:
+        return str(self.config.get("created") or "")
+
+    @property
+    def short_id(self) -> str:
+        return self.id[7:19]
+
+
+class ImageStore:
+    def __init__(self, root: Path, *, config: Any = None) -> None:
+        self.root = Path(root)
+        self.engine_config = config
+        self.blobs = self.root / "blobs" / "sha256"
+        self.layers_dir = self.root / "layers"
+        self.images_dir = self.root / "images"
+        self.tmp = self.root / "tmp"
+        self.refs_file = self.root / "repositories.json"
+        self._refs: dict[str, str] = {}
+        self._images: dict[str, dict[str, Any]] = {}
+        self._configs: dict[str, dict[str, Any]] = {}
+        self._lock = asyncio.Lock()
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._pins: dict[str, int] = {}
+        self._usage: list[Callable[[str], list[str]]] = []
+        self.opened = False
+        self._open_sync()
+
+    # -- lifecycle -----------------------------------------------------------
+    def _open_sync(self) -> None:
+        for d in (self.blobs, self.layers_dir, self.images_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        if self.refs_file.exists():
+            self._refs = orjson.loads(self.refs_file.read_bytes()).get("refs", {})
+        for f in self.images_dir.glob("*.json"):
+            meta = orjson.loads(f.read_bytes())
+            self._images[meta["id"]] = meta
+        # drop half-made layer dirs (no layer.json: the rename happened but not the meta)
+        for d in self.layers_dir.iterdir():
+            if not (d / "layer.json").exists():
+                shutil.rmtree(d, ignore_errors=True)
+        self._refs = {k: v for k, v in self._refs.items() if v in self._images}
+        self.opened = True
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def engine_id(self) -> str:
+        f = self.root / "engine-id"
+        if not f.exists():
+            _atomic_write(f, str(uuid.uuid4()).encode())
+        return f.read_text()
+
+    def add_usage_checker(self, fn: Callable[[str], list[str]]) -> None:
+        self._usage.append(fn)
+
+    def users_of(self, image_id: str) -> list[str]:
+        out: list[str] = []
+        for fn in self._usage:
+            out.extend(fn(image_id))
+        return out
+
+    # -- blobs -----------------------------------------------------------------
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs / _hex(digest)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).exists()
+
+    def read_blob(self, digest: str) -> bytes:
+        return self.blob_path(digest).read_bytes()
+
+    def put_blob_bytes(self, data: bytes, *, expect: str | None = None) -> str:
+        digest = sha256_bytes(data)
+        if expect is not None and expect != digest:
+            raise BadContent(f"digest mismatch: expected {expect}, got {digest}")
+        p = self.blob_path(digest)
+        if not p.exists():
+            _atomic_write(p, data)
+        return digest
+
+    def adopt_blob_file(self, tmp_file: Path, digest: str) -> Path:
+        """Move a verified temp file into the content store."""
+        p = self.blob_path(digest)
+        if p.exists():
+            tmp_file.unlink(missing_ok=True)
+        else:
+            os.replace(tmp_file, p)
+        return p
+
+    def temp_path(self, prefix: str = "dl-") -> Path:
+        return self.tmp / f"{prefix}{uuid.uuid4().hex}"
+
+    def pin(self, keys: Iterable[str]) -> None:
+        for k in keys:
+            self._pins[k] = self._pins.get(k, 0) + 1
+
+    def unpin(self, keys: Iterable[str]) -> None:
+        for k in keys:
+            n = self._pins.get(k, 0) - 1
+            if n <= 0:
+                self._pins.pop(k, None)
+            else:
+                self._pins[k] = n
+
+    # -- layers ------------------------------------------------------------------
+    def layer_path(self, diff_id: str) -> Path:
+        return self.layers_dir / _hex(diff_id)
+
+    def get_layer(self, diff_id: str) -> Layer | None:
+        p = self.layer_path(diff_id)
+        meta_file = p / "layer.json"
+        if not meta_file.exists():
+            return None
+        meta = orjson.loads(meta_file.read_bytes())
+        return Layer(diff_id=diff_id, size=meta["size"], path=p, blobs=meta.get("blobs", []))
+
+    def find_layer_by_blob(self, blob_digest: str) -> Layer | None:
+        """A layer we already unpacked from this compressed blob (pull fast path)."""
+        idx = self.root / "blobindex" / _hex(blob_digest)
+        if idx.exists():
+            layer = self.get_layer(idx.read_text().strip())
+            if layer is not None:
+                return layer
+        return None
+
+    def _index_blob(self, blob_digest: str, diff_id: str) -> None:
+        d = self.root / "blobindex"
+        d.mkdir(exist_ok=True)
+        _atomic_write(d / _hex(blob_digest), diff_id.encode())
+
+    def record_layer_blob(self, layer: Layer, descriptor: dict[str, Any]) -> None:
+        if any(b["digest"] == descriptor["digest"] for b in layer.blobs):
+            return
+        layer.blobs.append({k: descriptor[k] for k in ("mediaType", "digest", "size")})
+        _atomic_write(layer.path / "layer.json", orjson.dumps(
+            {"diff_id": layer.diff_id, "size": layer.size, "blobs": layer.blobs}))
+        self._index_blob(descriptor["digest"], layer.diff_id)
+
+    def unpack_sync(
+        self, source: Path | BinaryIO, *, blob: dict[str, Any] | None = None,
+        expect_diff_id: str | None = None,
+    ) -> Layer:
+        """Unpack a layer tar (blocking; call via ``asyncio.to_thread``).
+
+        ``blob`` is the descriptor of ``source`` when it is a stored blob; it is
+        recorded so push/save can reuse the compressed form.
+        """
+        work = Path(tempfile.mkdtemp(prefix="unpack-", dir=self.tmp))
+        try:
+            (work / "diff").mkdir()
+            if isinstance(source, Path):
+                with open(source, "rb") as fh:
+                    diff_id, size = unpack_layer(fh, work / "diff")
+            else:
+                diff_id, size = unpack_layer(source, work / "diff")
+            if expect_diff_id is not None and diff_id != expect_diff_id:
+                raise BadContent(
+                    f"layer diff ID mismatch: config says {expect_diff_id}, content is {diff_id}"
+                )
+            existing = self.get_layer(diff_id)
+            if existing is not None:
+                if blob is not None:
+                    self.record_layer_blob(existing, blob)
+                return existing
+            blobs = [] if blob is None else [{k: blob[k] for k in ("mediaType", "digest", "size")}]
+            _atomic_write(work / "layer.json", orjson.dumps(
+                {"diff_id": diff_id, "size": size, "blobs": blobs}))
+            final = self.layer_path(diff_id)
+            try:
+                os.rename(work, final)
+            except OSError:
+                if self.get_layer(diff_id) is None:
+                    raise
+            else:
+                work = Path("/nonexistent")  # moved; nothing to clean
+            if blob is not None:
+                self._index_blob(blob["digest"], diff_id)
+            layer = self.get_layer(diff_id)
+            assert layer is not None
+            return layer
+        finally:
+            if work.exists():
+                shutil.rmtree(work, ignore_errors=True)
+
+    async def add_layer(
+        self, source: Path | BinaryIO, *, blob: dict[str, Any] | None = None,
+        expect_diff_id: str | None = None,
+    ) -> Layer:
+        return await asyncio.to_thread(
+            self.unpack_sync, source, blob=blob, expect_diff_id=expect_diff_id
+        )
+
+    async def once(self, key: str, factory: Callable[[], Any]) -> Any:
+        """Run ``await factory()`` once per key at a time; concurrent callers share it."""
+        fut = self._inflight.get(key)
+        if fut is not None:
+            return await asyncio.shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            result = await factory()
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved
+            raise
+        else:
+            fut.set_result(result)
+            return result
+        finally:
+            self._inflight.pop(key, None)
+
+    def layer_dirs(self, image: Image) -> list[Path]:
+        return [self.layer_path(d) / "diff" for d in image.diff_ids]
+
+    def layer_size(self, diff_id: str) -> int:
+        layer = self.get_layer(diff_id)
+        return layer.size if layer else 0
+
+    # -- images --------------------------------------------------------------------
+    def _build(self, image_id: str) -> Image:
+        meta = self._images[image_id]
+        cfg = self._configs.get(image_id)
+        if cfg is None:
+            cfg = orjson.loads(self.read_blob(image_id))
+            self._configs[image_id] = cfg
+        tags, digests = [], []
+        for ref, target in sorted(self._refs.items()):
+            if target != image_id:
+                continue
+            r = refs.parse_normalized(ref)
+            (digests if r.digest else tags).append(r.familiar())
+        diff_ids = list(cfg.get("rootfs", {}).get("diff_ids", []))
+        size = sum(self.layer_size(d) for d in diff_ids)
+        return Image(
+            id=image_id, config=cfg, repo_tags=tags, repo_digests=digests,
+            diff_ids=diff_ids, parent=meta.get("parent", ""), size=size,
+            last_tag_time=meta.get("last_tag_time", ""),
+        )
+
+    def list_images(self) -> list[Image]:
+        return [self._build(i) for i in self._images]
+
+    def get(self, image_id: str) -> Image:
+        if image_id not in self._images:
+            raise ImageNotFound(f"No such image: {image_id}")
+        return self._build(image_id)
+
+    def lookup_ref(self, ref: refs.Reference) -> str | None:
+        return self._refs.get(str(ref))
+
+    def resolve(self, text: str) -> Image:
+        image_id = self.resolve_id(text)
+        if image_id is None:
+            raise ImageNotFound(f"No such image: {text}")
+        return self._build(image_id)
+
+    def resolve_id(self, text: str) -> str | None:
+        if text.startswith("sha256:") and len(text) == 71:
+            return text if text in self._images else None
+        try:
+            ref = refs.parse_normalized(text)
+        except refs.ReferenceError:
+            ref = None
+        if ref is not None:
+            if ref.digest:
+                found = self._refs.get(str(refs.Reference(ref.domain, ref.path, None, ref.digest)))
+                if found:
+                    return found
+                if ref.digest in self._images:
+                    return ref.digest
+            else:
+                found = self._refs.get(str(refs.with_default_tag(ref)))
+                if found:
+                    return found
+        if refs.is_id_prefix(text):
+            prefix = text if text.startswith("sha256:") else "sha256:" + text
+            matches = [i for i in self._images if i.startswith(prefix)]
+            if len(matches) == 1:
+                return matches[0]
+        return None
+
+    def _save_refs(self) -> None:
+        _atomic_write(self.refs_file, orjson.dumps({"refs": self._refs}, option=orjson.OPT_INDENT_2))
+
+    def _save_image(self, meta: dict[str, Any]) -> None:
+        _atomic_write(self.images_dir / f"{_hex(meta['id'])}.json", orjson.dumps(meta))
+
+    async def register(
+        self, config_bytes: bytes, *, refs_to_set: Iterable[refs.Reference] = (),
+        parent: str = "", expect_id: str | None = None,
+    ) -> Image:
+        """Store a config blob as an image whose layers are all present; set refs."""
+        cfg = orjson.loads(config_bytes)
+        diff_ids = cfg.get("rootfs", {}).get("diff_ids")
+        if not isinstance(diff_ids, list):
+            raise BadContent("image config: rootfs.diff_ids missing")
+        for d in diff_ids:
+            if self.get_layer(d) is None:
+                raise BadContent(f"image config: layer {d} is not in the store")
+        async with self._lock:
+            image_id = self.put_blob_bytes(config_bytes, expect=expect_id)
+            meta = self._images.get(image_id)
+            if meta is None:
+                meta = {"id": image_id, "parent": parent, "created_at": now_rfc3339()}
+                self._images[image_id] = meta
+            for r in refs_to_set:
+                self._refs[str(r)] = image_id
+                if r.tag:
+                    meta["last_tag_time"] = now_rfc3339()
+            self._save_image(meta)
+            self._save_refs()
+        return self._build(image_id)
+
+    async def create_image(
+        self, config: dict[str, Any], layers: list[Layer], *, tags: Iterable[str] = (),
+        parent: str = "", history: list[dict[str, Any]] | None = None,
+    ) -> Image:
+        cfg = dict(config)
+        cfg.setdefault("architecture", _go_arch())
+        cfg.setdefault("os", "linux")
+        cfg.setdefault("created", now_rfc3339())
+        cfg["rootfs"] = {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]}
+        if history is not None:
+            cfg["history"] = list(cfg.get("history", [])) + history
+        to_set = [refs.with_default_tag(refs.parse_normalized(t)) for t in tags]
+        return await self.register(orjson.dumps(cfg), refs_to_set=to_set, parent=parent)
+
+    async def tag(self, image_id: str, text: str) -> refs.Reference:
+        ref = refs.with_default_tag(refs.parse_normalized(text))
+        if ref.digest:
+            raise BadContent("refusing to create a tag with a digest reference")
+        async with self._lock:
+            if image_id not in self._images:
+                raise ImageNotFound(f"No such image: {image_id}")
+            self._refs[str(ref)] = image_id
+            self._images[image_id]["last_tag_time"] = now_rfc3339()
+            self._save_image(self._images[image_id])
+            self._save_refs()
+        return ref
+
+    async def delete(self, text: str, *, force: bool = False, prune: bool = True) -> list[dict[str, str]]:
+        """``docker rmi`` semantics (daemon/images/image_delete.go); returns Docker's
+        ``[{"Untagged": ...}, {"Deleted": ...}]`` records.
+
+        Simplification: an image some container uses is only untagged, never
+        deleted, even with ``force`` (its layers stay under the container).
+        """
+        async with self._lock:
+            image_id = self.resolve_id(text)
+            if image_id is None:
+                raise ImageNotFound(f"No such image: {text}")
+            out: list[dict[str, str]] = []
+            users = self.users_of(image_id)
+            by_ref = self._ref_key(text, image_id)
+            if by_ref is not None:
+                mine = self._refs_of(image_id)
+                if not force and _single_reference(mine) and users:
+                    raise ImageConflict(
+                        f'conflict: unable to remove repository reference "{text}" (must force) '
+                        f"- container {users[0][:12]} is using its referenced image {image_id[7:19]}"
+                    )
+                self._untag(by_ref, out)
+                removed = refs.parse_normalized(by_ref)
+                rest = self._refs_of(image_id)
+                if removed.digest is None and not any(
+                    "@" not in r and refs.parse_normalized(r).name == removed.name for r in rest
+                ):
+                    for r in rest:
+                        if "@" in r and refs.parse_normalized(r).name == removed.name:
+                            self._untag(r, out)
+                if self._refs_of(image_id) or users:
+                    self._save_refs()
+                    return out
+            else:
+                mine = self._refs_of(image_id)
+                if not _single_reference(mine) and not force:
+                    raise ImageConflict(
+                        f"conflict: unable to delete {image_id[7:19]} (must be forced) - image "
+                        "is referenced in multiple repositories"
+                    )
+                if users and not force:
+                    raise ImageConflict(
+                        f"conflict: unable to delete {image_id[7:19]} (must be forced) - image "
+                        f"is being used by stopped container {users[0][:12]}"
+                    )
+                for r in mine:
+                    self._untag(r, out)
+                if users:
+                    self._save_refs()
+                    return out
+            out.extend(self._delete_image(image_id, prune=prune))
+            self._save_refs()
+            return out
+
+    def _refs_of(self, image_id: str) -> list[str]:
+        return sorted(r for r, t in self._refs.items() if t == image_id)
+
+    def _ref_key(self, text: str, image_id: str) -> str | None:
+        """The reference key ``text`` names, or None when it is an ID (prefix)."""
+        if text.startswith("sha256:"):
+            return None
+        try:
+            ref = refs.with_default_tag(refs.parse_normalized(text))
+        except refs.ReferenceError:
+            return None
+        return str(ref) if self._refs.get(str(ref)) == image_id else None
+
+    def _untag(self, ref: str, out: list[dict[str, str]]) -> None:
+        self._refs.pop(ref, None)
+        out.append({"Untagged": refs.parse_normalized(ref).familiar()})
+
+    def _delete_image(self, image_id: str, *, prune: bool) -> list[dict[str, str]]:
+        out = [{"Deleted": image_id}]
+        self._images.pop(image_id, None)
+        self._configs.pop(image_id, None)
+        (self.images_dir / f"{_hex(image_id)}.json").unlink(missing_ok=True)
+        if prune:
+            out.extend({"Deleted": d} for d in self._gc())
+        return out
+
+    def _gc(self) -> list[str]:
+        """Remove layers and blobs no image references; return removed layer IDs."""
+        live_layers: set[str] = set()
+        live_blobs: set[str] = set(self._images)
+        for image_id in self._images:
+            cfg = self._configs.get(image_id) or orjson.loads(self.read_blob(image_id))
+            live_layers.update(cfg.get("rootfs", {}).get("diff_ids", []))
+        live_layers.update(k for k in self._pins)
+        live_blobs.update(k for k in self._pins)
+        removed = []
+        for d in sorted(self.layers_dir.iterdir()):
+            diff_id = "sha256:" + d.name
+            if diff_id in live_layers:
+                layer = self.get_layer(diff_id)
+                if layer:
+                    live_blobs.update(b["digest"] for b in layer.blobs)
+                continue
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(diff_id)
+        live_blobs.update(self._manifest_blobs())
+        for f in self.blobs.iterdir():
+            if "sha256:" + f.name not in live_blobs:
+                f.unlink(missing_ok=True)
+                (self.root / "blobindex" / f.name).unlink(missing_ok=True)
+        return removed
+
+    def _manifest_blobs(self) -> set[str]:
+        # manifests are kept while some image still has a repo digest pointing at them
+        return {r.split("@", 1)[1] for r in self._refs if "@" in r}
+
+    async def prune(self, *, all_images: bool = False) -> tuple[list[dict[str, str]], int]:
+        deleted: list[dict[str, str]] = []
+        before = self.disk_usage()
+        async with self._lock:
+            targeted = set(self._refs.values())
+            for image_id in list(self._images):
+                dangling = image_id not in targeted
+                if not (dangling or all_images):
+                    continue
+                if self.users_of(image_id):
+                    continue
+                for r in sorted(r for r, t in self._refs.items() if t == image_id):
+                    self._untag(r, deleted)
+                self._images.pop(image_id, None)
+                self._configs.pop(image_id, None)
+                (self.images_dir / f"{_hex(image_id)}.json").unlink(missing_ok=True)
+                deleted.append({"Deleted": image_id})
+            if deleted:
+                deleted.extend({"Deleted": d} for d in self._gc())
+                self._save_refs()
+        return deleted, max(0, before - self.disk_usage())
+
+    def disk_usage(self) -> int:
+        total = 0
+        for d in self.layers_dir.iterdir():
+            layer = self.get_layer("sha256:" + d.name)
+            if layer:
+                total += layer.size
+        return total
+
+    def set_repo_digest(self, repo: refs.Reference, digest: str, image_id: str) -> None:
+        self._refs[str(repo.with_digest(digest))] = image_id
+        self._save_refs()
+
+
+def _go_arch() -> str:
+    import platform
+
+    m = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+
+
+def _single_reference(ref_keys: list[str]) -> bool:
+    """All references in one repository and at most one of them a tag."""
+    if not ref_keys:
+        return True
+    names = {refs.parse_normalized(r).name for r in ref_keys}
+    tags = [r for r in ref_keys if "@" not in r]
+    return len(names) == 1 and len(tags) <= 1

@@ -1,0 +1,105 @@
+"""``skiff daemon``: run the node engine alone, serving the Docker Engine API.
+
+    skiff daemon --root DIR --host unix://PATH [--insecure-registry HOST:PORT|CIDR]...
+
+It touches only ``--root`` and the socket. The socket is mode 0600 (root only).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import stat
+from pathlib import Path
+
+log = logging.getLogger("skiff.daemon")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", required=True, help="state directory of the engine")
+    parser.add_argument("--host", "-H", default="unix:///run/skiff/skiff.sock",
+                        help="where to serve the Docker Engine API (unix://PATH)")
+    parser.add_argument("--insecure-registry", action="append", default=[],
+                        metavar="HOST:PORT|CIDR", help="registry reachable over plain HTTP")
+    parser.add_argument("--cri", default="", help="also serve CRI v1 on unix://PATH")
+    parser.add_argument("--log-level", default="info")
+
+
+def socket_path(host: str) -> Path:
+    if not host.startswith("unix://"):
+        raise SystemExit(f"skiff daemon: --host {host!r}: only unix://PATH is supported")
+    return Path(host[len("unix://"):])
+
+
+def _clear_stale_socket(path: Path) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise SystemExit(f"skiff daemon: --host: {path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink()
+    else:
+        raise SystemExit(f"skiff daemon: --host: another daemon is serving {path}")
+    finally:
+        probe.close()
+
+
+async def serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from skiff.nodeagent.runtime.dockerapi.app import make_app
+    from skiff.nodeagent.runtime.engine import Engine, EngineConfig
+
+    path = socket_path(args.host)
+    config = EngineConfig(
+        root=Path(args.root).absolute(), host=args.host,
+        insecure_registries=list(args.insecure_registry), cri_endpoint=args.cri,
+    )
+    engine = Engine(config)
+    app = make_app(engine)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _clear_stale_socket(path)
+    old_umask = os.umask(0o177)
+    try:
+        site = web.UnixSite(runner, str(path))
+        await site.start()
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    log.info("skiff daemon serving on unix://%s (root %s)", path, config.root)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("skiff daemon stopping")
+    await runner.cleanup()
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(serve(args))
