@@ -1,0 +1,388 @@
+"""HTTP handlers for resource paths: decode, negotiate, call the registry, encode.
+
+One entry point, ``handle``, dispatches on (method, name present, subresource,
+watch). Request bodies are bounded (3 MiB → 413), decoded from JSON or YAML, and
+checked against the schema per ``fieldValidation`` before anything is written.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from skiff.api import schema as api_schema
+from skiff.api import validation
+from skiff.api.resources import Resource
+
+from . import filters, status
+from .paths import Target, parse
+from .registry import Registry, WriteOptions
+from .watchcache import TooOld
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+MAX_BODY = 3 * 1024 * 1024
+JSON = "application/json"
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+def respond(obj: Any, *, code: int = 200, request: web.Request | None = None,
+            warnings: list[str] | None = None) -> web.Response:
+    headers = {}
+    if warnings:
+        headers["Warning"] = ", ".join(f'299 - "{w}"' for w in warnings)
+    if request is not None and _wants_yaml(request):
+        return web.Response(body=yaml.safe_dump(obj, sort_keys=False).encode(), status=code,
+                            content_type="application/yaml", headers=headers)
+    return web.Response(body=dumps(obj), status=code, content_type=JSON, headers=headers)
+
+
+def _wants_yaml(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return accept.startswith("application/yaml") and "json" not in accept
+
+
+def _accept_as(request: web.Request) -> str | None:
+    """``Table``, ``PartialObjectMetadata(List)`` or None for the plain kind."""
+    for part in request.headers.get("Accept", "").split(","):
+        params = dict(p.strip().split("=", 1) for p in part.split(";")[1:] if "=" in p)
+        as_ = params.get("as")
+        if as_ in ("Table", "PartialObjectMetadata", "PartialObjectMetadataList") and \
+                params.get("g") == "meta.k8s.io" and params.get("v") in ("v1", "v1beta1"):
+            return as_
+        if part.strip().split(";")[0] in ("application/json", "*/*", "application/yaml"):
+            return None
+    return None
+
+
+def _flag(value: str | None) -> bool:
+    return value is not None and value.lower() in ("1", "true", "t", "yes")
+
+
+async def read_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise status.too_large(f"Request entity too large: limit is {MAX_BODY}")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise status.too_large(f"Request entity too large: limit is {MAX_BODY}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode(body: bytes, content_type: str) -> Any:
+    if not body.strip():
+        raise status.bad_request("the body of the request was empty")
+    try:
+        if "yaml" in content_type:
+            return yaml.safe_load(body)
+        return orjson.loads(body)
+    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+        kind = "yaml" if "yaml" in content_type else "json"
+        raise status.bad_request(f"the body of the request could not be decoded as {kind}: {exc}") from exc
+
+
+def _check_type(res: Resource, obj: Any, *, allow_scale: bool = False) -> Obj:
+    if not isinstance(obj, dict):
+        raise status.bad_request("the body of the request must be a JSON or YAML object")
+    kind, api_version = obj.get("kind"), obj.get("apiVersion")
+    if kind is not None and kind != res.kind and not (allow_scale and kind == "Scale"):
+        raise status.bad_request(f"the kind in the data ({kind}) does not match the expected kind "
+                                 f"({res.kind}) for {res.qualified}")
+    if api_version is not None and api_version != res.api_version and not allow_scale:
+        raise status.bad_request(f"the API version in the data ({api_version}) does not match the expected "
+                                 f"API version ({res.api_version})")
+    return obj
+
+
+def check_fields(res: Resource, obj: Obj, mode: str | None) -> list[str]:
+    """Apply ``fieldValidation``: Strict → 400, Warn (the default) → warnings, Ignore → dropped."""
+    mode = mode or "Warn"
+    if mode not in ("Strict", "Warn", "Ignore"):
+        raise status.bad_request(f'fieldValidation must be one of "Ignore", "Warn" or "Strict", not "{mode}"')
+    report = validation.check_schema(res, obj)
+    if report.type_errors:
+        raise status.bad_request(
+            "; ".join(str(e) for e in report.type_errors),
+            causes=[{"reason": e.type.value, "message": e.message, "field": e.field} for e in report.type_errors])
+    if not report.unknown:
+        return []
+    if mode == "Strict":
+        msgs = [f'unknown field "{f}"' for f in report.unknown]
+        raise status.bad_request("strict decoding error: " + ", ".join(msgs),
+                                 causes=[{"reason": "FieldValueInvalid", "message": m,
+                                          "field": f} for m, f in zip(msgs, report.unknown)])
+    validation.drop_unknown(res, obj)
+    return [f'unknown field "{f}"' for f in report.unknown] if mode == "Warn" else []
+
+
+def _write_opts(request: web.Request) -> WriteOptions:
+    dry = request.query.getall("dryRun", [])
+    for d in dry:
+        if d != "All":
+            raise status.bad_request(f'Invalid dryRun value "{d}": only "All" is supported')
+    return WriteOptions(dry_run=bool(dry), field_manager=request.query.get("fieldManager"))
+
+
+class ResourceHandlers:
+    def __init__(self, registry: Registry, *, bookmark_interval: float = 5.0) -> None:
+        self.registry = registry
+        self.bookmark_interval = bookmark_interval
+        self.now = lambda: dt.datetime.now(dt.timezone.utc)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        target = parse(request.path)
+        if target is None:
+            raise status.StatusError(404, "NotFound", "the server could not find the requested resource")
+        if target.resource.namespaced and target.namespace is None and target.name is not None:
+            raise status.StatusError(404, "NotFound", "the server could not find the requested resource")
+        m = request.method
+        sub = target.subresource
+        if sub == "scale":
+            from .subresources import handle_scale
+            return await handle_scale(self, request, target)
+        if sub == "binding":
+            from .subresources import handle_binding
+            return await handle_binding(self, request, target)
+        if sub in ("log", "exec", "attach", "portforward", "proxy", "eviction", "token"):
+            raise status.StatusError(501, "NotImplemented", f"the {sub} subresource is not served by this "
+                                     "Skiff server yet (it arrives with the node agent)")
+        if target.name is None:
+            if m == "GET":
+                if _flag(request.query.get("watch")):
+                    return await self.watch(request, target)
+                return await self.list(request, target)
+            if m == "POST":
+                return await self.create(request, target)
+            if m == "DELETE":
+                return await self.delete_collection(request, target)
+        else:
+            if m == "GET":
+                if _flag(request.query.get("watch")):
+                    return await self.watch(request, target)
+                return await self.get(request, target)
+            if m == "PUT":
+                return await self.update(request, target)
+            if m == "PATCH":
+                from .patching import handle_patch
+                return await handle_patch(self, request, target)
+            if m == "DELETE":
+                return await self.delete(request, target)
+        raise status.method_not_allowed(f"the server does not allow this method on the requested resource")
+
+    # -- encoding ---------------------------------------------------------------------------
+    def encode_one(self, request: web.Request, res: Resource, obj: Obj) -> Obj:
+        as_ = _accept_as(request)
+        if as_ == "Table":
+            return self.table(request, res, [obj])
+        if as_ in ("PartialObjectMetadata", "PartialObjectMetadataList"):
+            return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+        return obj
+
+    def table(self, request: web.Request, res: Resource, objs: list[Obj], *, list_meta: Obj | None = None,
+              headers: bool = True) -> Obj:
+        from .printing import table
+
+        include = request.query.get("includeObject", "Metadata")
+        t = table(res, objs, now=self.now(), include_object=include)
+        if list_meta is not None:
+            t["metadata"] = list_meta
+        if not headers:
+            t["columnDefinitions"] = []
+        return t
+
+    # -- verbs ------------------------------------------------------------------------------------
+    async def get(self, request: web.Request, t: Target) -> web.Response:
+        assert t.name is not None
+        obj = await self.registry.get(t.resource, t.namespace, t.name)
+        if t.subresource == "status" or t.subresource is None:
+            return respond(self.encode_one(request, t.resource, obj), request=request)
+        raise status.StatusError(404, "NotFound", "the server could not find the requested resource")
+
+    async def list(self, request: web.Request, t: Target) -> web.Response:
+        q = request.query
+        match = filters.make_filter(t.resource, q.get("labelSelector"), q.get("fieldSelector"))
+        try:
+            limit = int(q.get("limit", "0") or 0)
+        except ValueError as exc:
+            raise status.bad_request(f'invalid limit "{q.get("limit")}"') from exc
+        result = await self.registry.list(
+            t.resource, t.namespace, match=match, limit=limit, continue_token=q.get("continue"),
+            resource_version=q.get("resourceVersion"), resource_version_match=q.get("resourceVersionMatch"))
+        meta: Obj = {"resourceVersion": str(result.revision)}
+        if result.continue_token:
+            meta["continue"] = result.continue_token
+        if result.remaining:
+            meta["remainingItemCount"] = result.remaining
+        as_ = _accept_as(request)
+        if as_ == "Table":
+            return respond(self.table(request, t.resource, result.items, list_meta=meta), request=request)
+        if as_ in ("PartialObjectMetadata", "PartialObjectMetadataList"):
+            return respond({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+                            "items": [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                       "metadata": o["metadata"]} for o in result.items]}, request=request)
+        return respond({"kind": t.resource.list_kind, "apiVersion": t.resource.api_version, "metadata": meta,
+                        "items": result.items}, request=request)
+
+    async def create(self, request: web.Request, t: Target) -> web.Response:
+        if t.resource.namespaced and t.namespace is None:
+            raise status.method_not_allowed("the server does not allow this method on the requested resource")
+        obj = _check_type(t.resource, decode(await read_body(request), request.content_type))
+        ns_in_body = (obj.get("metadata") or {}).get("namespace")
+        if t.resource.namespaced and ns_in_body and ns_in_body != t.namespace:
+            raise status.bad_request("the namespace of the provided object does not match the namespace sent "
+                                     "on the request")
+        warnings = check_fields(t.resource, obj, request.query.get("fieldValidation"))
+        opts = _write_opts(request)
+        created = await self.registry.create(t.resource, t.namespace, obj, opts)
+        created = await self.record_managed(request, t.resource, None, created, opts, operation="Update")
+        return respond(self.encode_one(request, t.resource, created), code=201, request=request, warnings=warnings)
+
+    async def record_managed(self, request: web.Request, res: Resource, old: Obj | None, new: Obj,
+                             opts: WriteOptions, *, operation: str) -> Obj:
+        """managedFields bookkeeping is folded into the write by the registry hook; see patching."""
+        return new
+
+    async def update(self, request: web.Request, t: Target) -> web.Response:
+        assert t.name is not None
+        obj = _check_type(t.resource, decode(await read_body(request), request.content_type))
+        meta = obj.get("metadata") or {}
+        if meta.get("name") and meta["name"] != t.name:
+            raise status.bad_request(f"the name of the object ({meta['name']}) does not match the name on the "
+                                     f"URL ({t.name})")
+        if t.resource.namespaced and meta.get("namespace") and meta["namespace"] != t.namespace:
+            raise status.bad_request("the namespace of the provided object does not match the namespace sent "
+                                     "on the request")
+        warnings = check_fields(t.resource, obj, request.query.get("fieldValidation"))
+        updated = await self.registry.update(t.resource, t.namespace, t.name, obj, _write_opts(request),
+                                             subresource=t.subresource)
+        return respond(self.encode_one(request, t.resource, updated), request=request, warnings=warnings)
+
+    async def _delete_options(self, request: web.Request) -> Obj:
+        body = await read_body(request)
+        options: Obj = decode(body, request.content_type) if body.strip() else {}
+        if not isinstance(options, dict):
+            raise status.bad_request("DeleteOptions must be an object")
+        q = request.query
+        if "gracePeriodSeconds" in q:
+            try:
+                options["gracePeriodSeconds"] = int(q["gracePeriodSeconds"])
+            except ValueError as exc:
+                raise status.bad_request("gracePeriodSeconds must be an integer") from exc
+        if "propagationPolicy" in q:
+            options["propagationPolicy"] = q["propagationPolicy"]
+        if "orphanDependents" in q:
+            options["orphanDependents"] = _flag(q["orphanDependents"])
+        return options
+
+    async def delete(self, request: web.Request, t: Target) -> web.Response:
+        assert t.name is not None
+        options = await self._delete_options(request)
+        obj, gone = await self.registry.delete(t.resource, t.namespace, t.name, options, _write_opts(request))
+        if gone and t.resource.kind != "Pod":
+            details: Obj = {"name": t.name, "kind": t.resource.plural, "uid": obj["metadata"].get("uid")}
+            if t.resource.group:
+                details["group"] = t.resource.group
+            return respond(status.success(details=details), request=request)
+        return respond(obj, code=200 if gone else 200, request=request)
+
+    async def delete_collection(self, request: web.Request, t: Target) -> web.Response:
+        q = request.query
+        match = filters.make_filter(t.resource, q.get("labelSelector"), q.get("fieldSelector"))
+        options = await self._delete_options(request)
+        deleted = await self.registry.delete_collection(t.resource, t.namespace, match=match, options=options,
+                                                        opts=_write_opts(request))
+        return respond({"kind": t.resource.list_kind, "apiVersion": t.resource.api_version,
+                        "metadata": {}, "items": deleted}, request=request)
+
+    # -- watch ------------------------------------------------------------------------------------
+    async def watch(self, request: web.Request, t: Target) -> web.StreamResponse:
+        q = request.query
+        res = t.resource
+        field_selector = q.get("fieldSelector")
+        if t.name is not None:
+            field_selector = ",".join(x for x in (field_selector, f"metadata.name={t.name}") if x)
+        match = filters.make_filter(res, q.get("labelSelector"), field_selector)
+        cache = self.registry.cache
+        rv_param = q.get("resourceVersion")
+        send_initial = _flag(q.get("sendInitialEvents"))
+        since: int | None = None
+        if rv_param not in (None, "", "0") and not send_initial:
+            since = self.registry._parse_rv(rv_param)
+            if not await cache.wait_for(since):
+                raise status.timeout(f"Too large resource version: {since}, current: {cache.revision}")
+        bookmarks = _flag(q.get("allowWatchBookmarks"))
+        timeout = float(q.get("timeoutSeconds") or 1800)
+        as_table = _accept_as(request) == "Table"
+        response = web.StreamResponse(headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        kp = self.registry.key_prefix(res, t.namespace)
+        try:
+            watcher = cache.watch(self.registry.prefix(res), kp, match, since=since)
+        except TooOld as exc:
+            err = status.gone(f"too old resource version: {exc.requested} ({exc.oldest})")
+            await response.write(dumps({"type": "ERROR", "object": err.body()}) + b"\n")
+            return response
+        first = True
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            if send_initial:
+                initial = watcher.queue.qsize()
+                for _ in range(initial):
+                    item = watcher.queue.get_nowait()
+                    assert item is not None
+                    first = await self._send(response, request, res, item, as_table=as_table, first=first)
+                end = {"kind": res.kind, "apiVersion": res.api_version,
+                       "metadata": {"resourceVersion": str(cache.revision),
+                                    "annotations": {"k8s.io/initial-events-end": "true"}}}
+                await response.write(dumps({"type": "BOOKMARK", "object": end}) + b"\n")
+            while True:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(watcher.queue.get(), min(remaining, self.bookmark_interval))
+                except asyncio.TimeoutError:
+                    if bookmarks:
+                        item = ("BOOKMARK", cache.revision)
+                    else:
+                        continue
+                if item is None:
+                    break
+                if item[0] == "BOOKMARK" and not bookmarks:
+                    continue
+                first = await self._send(response, request, res, item, as_table=as_table, first=first)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            cache.unwatch(watcher)
+        return response
+
+    async def _send(self, response: web.StreamResponse, request: web.Request, res: Resource,
+                    item: tuple[str, Any], *, as_table: bool, first: bool) -> bool:
+        kind, payload = item
+        if kind == "BOOKMARK":
+            obj: Obj = {"kind": res.kind, "apiVersion": res.api_version,
+                        "metadata": {"resourceVersion": str(payload)}}
+        elif as_table:
+            obj = self.table(request, res, [payload], headers=first)
+            first = False
+        else:
+            obj = payload
+        await response.write(dumps({"type": kind, "object": obj}) + b"\n")
+        return first
+
+
+def schema_definition(res: Resource) -> str:
+    return api_schema.root_definition(res)

@@ -1,0 +1,118 @@
+"""The ``scale`` and ``binding`` subresources."""
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from skiff.api.resources import Resource
+
+from . import status
+from .handlers import _check_type, decode, read_body, respond, _write_opts
+from .paths import Target
+
+if TYPE_CHECKING:
+    from .handlers import ResourceHandlers
+
+Obj = dict[str, Any]
+
+
+def selector_string(selector: Obj | None) -> str:
+    """A LabelSelector rendered as the string form ``Scale.status.selector`` carries."""
+    if not selector:
+        return ""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        op, key, values = expr.get("operator"), expr.get("key"), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(sorted(values))})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(sorted(values))})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
+def to_scale(res: Resource, obj: Obj) -> Obj:
+    meta = obj["metadata"]
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                     if k in meta},
+        "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+        "status": {"replicas": obj.get("status", {}).get("replicas", 0),
+                   "selector": selector_string(obj.get("spec", {}).get("selector"))},
+    }
+
+
+async def handle_scale(h: "ResourceHandlers", request: web.Request, t: Target) -> web.Response:
+    assert t.name is not None
+    res = t.resource
+    if request.method == "GET":
+        return respond(to_scale(res, await h.registry.get(res, t.namespace, t.name)), request=request)
+    if request.method not in ("PUT", "PATCH"):
+        raise status.method_not_allowed("the server does not allow this method on the requested resource")
+    body = decode(await read_body(request), request.content_type)
+    if request.method == "PUT":
+        _check_type(res, body, allow_scale=True)
+    from .patching import apply_patch_body
+
+    def change(current: Obj) -> Obj:
+        scale = to_scale(res, current)
+        if request.method == "PUT":
+            wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
+            if wanted_rv and wanted_rv != scale["metadata"].get("resourceVersion"):
+                raise status.stale(res, t.name or "")
+            new_scale = body
+        else:
+            new_scale = apply_patch_body(request.content_type, scale, body, definition="io.k8s.api.autoscaling.v1.Scale")
+        replicas = (new_scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise status.invalid(res, t.name or "", [{
+                "reason": "FieldValueInvalid", "field": "spec.replicas",
+                "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0"}])
+        updated = copy.deepcopy(current)
+        updated.setdefault("spec", {})["replicas"] = replicas
+        return updated
+
+    obj = await h.registry.mutate(res, t.namespace, t.name, change, _write_opts(request))
+    return respond(to_scale(res, obj), request=request)
+
+
+async def handle_binding(h: "ResourceHandlers", request: web.Request, t: Target) -> web.Response:
+    assert t.name is not None
+    if request.method != "POST":
+        raise status.method_not_allowed("the server does not allow this method on the requested resource")
+    body = decode(await read_body(request), request.content_type)
+    node = ((body or {}).get("target") or {}).get("name")
+    if not node:
+        raise status.invalid(t.resource, t.name, [{"reason": "FieldValueRequired", "field": "target.name",
+                                                   "message": "Required value"}])
+    return await bind(h, request, t.resource, t.namespace, t.name, node)
+
+
+async def bind(h: "ResourceHandlers", request: web.Request, res: Resource, namespace: str | None, name: str,
+               node: str) -> web.Response:
+    def assign(pod: Obj) -> Obj:
+        current = pod.get("spec", {}).get("nodeName")
+        if pod["metadata"].get("deletionTimestamp"):
+            raise status.conflict(res, name, "pod is being deleted, cannot be assigned to a host")
+        if current:
+            raise status.conflict(res, name, f"pod {name} is already assigned to node \"{current}\"")
+        pod["spec"]["nodeName"] = node
+        return pod
+
+    await h.registry.mutate(res, namespace, name, assign, _write_opts(request))
+
+    def scheduled(pod: Obj) -> Obj:
+        conds = [c for c in pod.setdefault("status", {}).get("conditions", []) if c.get("type") != "PodScheduled"]
+        conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                      "lastTransitionTime": h.now().strftime("%Y-%m-%dT%H:%M:%SZ")})
+        pod["status"]["conditions"] = conds
+        return pod
+
+    await h.registry.mutate(res, namespace, name, scheduled, _write_opts(request), subresource="status")
+    return respond(status.success(), code=201, request=request)

@@ -1,0 +1,177 @@
+"""``skiff server``: etcd (embedded unless ``--etcd-servers``), the API server, scheduler and controllers.
+
+Start-up order: data dir → PKI and tokens → etcd → API server listening over HTTPS →
+``DATA_DIR/kubeconfig`` written (only now, so its existence means "serving") →
+scheduler and controllers as clients of the API → ``--apply`` manifests.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger("skiff.server")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", required=True, type=Path, help="state directory (etcd data, PKI, kubeconfig)")
+    p.add_argument("--listen", default="127.0.0.1:6443", help="HOST:PORT to serve HTTPS on (default %(default)s)")
+    p.add_argument("--advertise-address", default=None, help="address written into the kubeconfig")
+    p.add_argument("--etcd-servers", default=None, help="comma-separated etcd client URLs (default: embedded)")
+    p.add_argument("--etcd-binary", default=None, help="etcd binary for the embedded etcd")
+    p.add_argument("--disable", default="", help="comma-separated parts not to run: scheduler,controllers")
+    p.add_argument("--apply", action="append", default=[], type=Path, metavar="PATH",
+                   help="apply the manifests in PATH (file or directory) once serving")
+    p.add_argument("--compaction-interval", type=float, default=300.0, help="seconds between etcd compactions")
+    p.add_argument("--watch-cache-size", type=int, default=50000, help="watch events kept for resuming watches")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+
+def _secret_file(path: Path) -> str:
+    if not path.exists():
+        path.write_text(secrets.token_hex(24) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def kubeconfig(server: str, ca_pem: bytes, token: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": "skiff", "cluster": {
+            "server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()}}],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [{"name": "skiff", "context": {"cluster": "skiff", "user": "admin", "namespace": "default"}}],
+        "current-context": "skiff",
+    }
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(f"skiff server: --listen {listen!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+async def serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from skiff.apiserver.app import ApiServer, tls_context
+    from skiff.apiserver.certs import ensure_pki
+    from skiff.apiserver.etcd.embedded import EmbeddedEtcd
+
+    data: Path = args.data_dir.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    host, port = parse_listen(args.listen)
+    advertise = args.advertise_address or (host if host not in ("0.0.0.0", "::") else socket.gethostname())
+    pki = ensure_pki(data / "pki", hosts=[host, advertise])
+    admin_token = _secret_file(data / "admin-token")
+    join_token = _secret_file(data / "token")
+    disabled = {p.strip() for p in args.disable.split(",") if p.strip()}
+
+    etcd = None
+    if args.etcd_servers:
+        endpoints = [e.strip() for e in args.etcd_servers.split(",") if e.strip()]
+    else:
+        etcd = EmbeddedEtcd(data / "etcd" / "data", binary=args.etcd_binary)
+        await asyncio.to_thread(etcd.start)
+        endpoints = [etcd.endpoint]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    url = f"https://{advertise}:{port}" if ":" not in advertise else f"https://[{advertise}]:{port}"
+    server = ApiServer(endpoints, {admin_token, join_token}, advertise_url=url,
+                       compaction_interval=args.compaction_interval, watch_cache_size=args.watch_cache_size)
+    runner = None
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        await server.start()
+        runner = web.AppRunner(server.build_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, ssl_context=tls_context(pki.cert, pki.key), backlog=1024)
+        await site.start()
+        kc = data / "kubeconfig"
+        tmp = kc.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump(kubeconfig(url, pki.ca_pem, admin_token), sort_keys=False))
+        tmp.chmod(0o600)
+        os.replace(tmp, kc)
+        print(f"skiff server: serving on {url}; KUBECONFIG={kc}", flush=True)
+        tasks += _start_components(kc, disabled, stop)
+        for path in args.apply:
+            await _apply(kc, path)
+        await stop.wait()
+        return 0
+    finally:
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
+        try:
+            await server.stop()
+        except Exception:  # noqa: BLE001 - start may have failed half-way
+            pass
+        if etcd is not None:
+            etcd.stop()
+
+
+def _start_components(kc: Path, disabled: set[str], stop: asyncio.Event) -> list[asyncio.Task[Any]]:
+    """Scheduler and controllers run in-process but only as API clients (k3s' shape)."""
+    tasks: list[asyncio.Task[Any]] = []
+    identity = f"{socket.gethostname()}-{os.getpid()}"
+    parts = []
+    if "scheduler" not in disabled:
+        parts.append(("skiff.scheduler.runner", "run_scheduler"))
+    if "controllers" not in disabled:
+        parts.append(("skiff.controllers.manager", "run_controllers"))
+    for module, func in parts:
+        try:
+            mod = __import__(module, fromlist=[func])
+            from skiff.client.transport import ApiClient
+        except ImportError as exc:
+            log.warning("%s is not available in this build (%s)", module, exc)
+            continue
+
+        async def run(mod: Any = mod, func: str = func) -> None:
+            client = ApiClient.from_kubeconfig(str(kc))
+            try:
+                await getattr(mod, func)(client, stop=stop, identity=identity)
+            finally:
+                await client.close()
+
+        tasks.append(asyncio.create_task(run(), name=module))
+    return tasks
+
+
+async def _apply(kc: Path, path: Path) -> None:
+    """Apply manifests through the public API, as a user's skiffctl would."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "skiff.cli.main", "--kubeconfig", str(kc), "apply", "-R", "-f", str(path))
+    if await proc.wait() != 0:
+        log.error("applying %s failed", path)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop  # type: ignore[import-not-found]
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 0
