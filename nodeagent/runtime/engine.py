@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from skiff.nodeagent.runtime.images.distribution import Registries
 from skiff.nodeagent.runtime.images.store import ImageStore
 
 API_VERSION = "1.45"
@@ -90,6 +91,7 @@ class Engine:
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o711)
         self.images = ImageStore(self.root / "image", config=config)
+        self.registries = Registries(is_insecure=config.is_insecure, certs_dir=config.certs_dir)
         self._subsystems: dict[str, Any] = {}
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
@@ -133,3 +135,4 @@ class Engine:
         for hook in reversed(self._shutdown):
             await hook(self)
         await self.images.close()
+        await self.registries.close()

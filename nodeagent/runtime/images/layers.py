@@ -279,10 +279,10 @@ class _Unpacker:
             os.utime(target, (m.mtime, m.mtime))
 
 
-def unpack_layer(fileobj: BinaryIO, dest: Path) -> tuple[str, int]:
+def unpack_layer(fileobj: BinaryIO, dest: Path) -> tuple[str, int, int]:
     """Unpack a layer tar stream into the existing empty dir ``dest``.
 
-    Returns ``(diff_id, size)``. Raises :class:`BadContent` for unsafe or broken
+    Returns ``(diff_id, size of the files, size of the uncompressed tar)``. Raises :class:`BadContent` for unsafe or broken
     archives; the caller owns removing ``dest`` then.
     """
     plain = _HashingReader(open_decompressed(fileobj))
@@ -298,7 +298,7 @@ def unpack_layer(fileobj: BinaryIO, dest: Path) -> tuple[str, int]:
     while plain.read(_CHUNK):
         pass
     unpacker.finish()
-    return "sha256:" + plain.sha.hexdigest(), unpacker.size
+    return "sha256:" + plain.sha.hexdigest(), unpacker.size, plain.count
 
 
 def write_layer_tar(src: Path, out: BinaryIO) -> None:

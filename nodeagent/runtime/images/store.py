@@ -274,49 +274,98 @@ class ImageStore:
         if any(b["digest"] == descriptor["digest"] for b in layer.blobs):
             return
         layer.blobs.append({k: descriptor[k] for k in ("mediaType", "digest", "size")})
-        _atomic_write(layer.path / "layer.json", orjson.dumps(
-            {"diff_id": layer.diff_id, "size": layer.size, "blobs": layer.blobs}))
+        meta = orjson.loads((layer.path / "layer.json").read_bytes())
+        meta["blobs"] = layer.blobs
+        _atomic_write(layer.path / "layer.json", orjson.dumps(meta))
         self._index_blob(descriptor["digest"], layer.diff_id)
 
-    def unpack_sync(
-        self, source: Path | BinaryIO, *, blob: dict[str, Any] | None = None,
-        expect_diff_id: str | None = None,
-    ) -> Layer:
-        """Unpack a layer tar (blocking; call via ``asyncio.to_thread``).
+    def note_blob_source(self, diff_id: str, blob_digest: str, repo_name: str) -> None:
+        """Remember a repository that holds this blob (push mounts it from there)."""
+        layer = self.get_layer(diff_id)
+        if layer is None:
+            return
+        for b in layer.blobs:
+            if b["digest"] == blob_digest and repo_name not in b.setdefault("sources", []):
+                b["sources"].append(repo_name)
+                meta = orjson.loads((layer.path / "layer.json").read_bytes())
+                meta["blobs"] = layer.blobs
+                _atomic_write(layer.path / "layer.json", orjson.dumps(meta))
+                return
 
-        ``blob`` is the descriptor of ``source`` when it is a stored blob; it is
-        recorded so push/save can reuse the compressed form.
+    def compressed_blob_sync(self, diff_id: str) -> dict[str, Any]:
+        """A gzip blob descriptor for the layer, compressing it once if needed."""
+        import gzip
+
+        layer = self.get_layer(diff_id)
+        if layer is None:
+            raise ImageNotFound(f"layer {diff_id} is not in the store")
+        for b in layer.blobs:
+            if b["mediaType"] in (MEDIA_DOCKER_LAYER_GZIP, MEDIA_OCI_LAYER_GZIP) and self.has_blob(b["digest"]):
+                return b
+        src, _ = self.open_layer_tar(diff_id)
+        tmp = self.temp_path("gz-")
+        try:
+            with src, open(tmp, "wb") as raw:
+                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
+                    shutil.copyfileobj(src, gz, 1 << 20)
+            desc = {"mediaType": MEDIA_DOCKER_LAYER_GZIP, "digest": _file_digest(tmp),
+                    "size": tmp.stat().st_size}
+            self.adopt_blob_file(tmp, desc["digest"])
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.record_layer_blob(layer, desc)
+        return desc
+
+    def unpack_sync(
+        self, source: Path, *, blob: dict[str, Any] | None = None,
+        expect_diff_id: str | None = None, consume: bool = False,
+    ) -> Layer:
+        """Unpack the layer tar at ``source`` (blocking; use :meth:`add_layer`).
+
+        ``blob`` is the verified descriptor of ``source`` when it came from a
+        registry (the caller stores the blob). Without it, ``source`` itself
+        becomes the layer's blob (moved when ``consume``, else copied), so push
+        and save can use it later.
         """
         work = Path(tempfile.mkdtemp(prefix="unpack-", dir=self.tmp))
         try:
             (work / "diff").mkdir()
-            if isinstance(source, Path):
-                with open(source, "rb") as fh:
-                    diff_id, size = unpack_layer(fh, work / "diff")
-            else:
-                diff_id, size = unpack_layer(source, work / "diff")
+            with open(source, "rb") as fh:
+                head = fh.read(4)
+                fh.seek(0)
+                diff_id, size, tar_size = unpack_layer(fh, work / "diff")
             if expect_diff_id is not None and diff_id != expect_diff_id:
                 raise BadContent(
                     f"layer diff ID mismatch: config says {expect_diff_id}, content is {diff_id}"
                 )
+            if blob is None:
+                blob = {
+                    "mediaType": MEDIA_DOCKER_LAYER_GZIP if head.startswith(b"\x1f\x8b") else MEDIA_DOCKER_LAYER_TAR,
+                    "digest": _file_digest(source),
+                    "size": source.stat().st_size,
+                }
+                dest = self.blob_path(blob["digest"])
+                if not dest.exists():
+                    if consume:
+                        os.replace(source, dest)
+                    else:
+                        tmpcopy = self.temp_path("blob-")
+                        shutil.copyfile(source, tmpcopy)
+                        os.replace(tmpcopy, dest)
             existing = self.get_layer(diff_id)
             if existing is not None:
-                if blob is not None:
-                    self.record_layer_blob(existing, blob)
+                self.record_layer_blob(existing, blob)
                 return existing
-            blobs = [] if blob is None else [{k: blob[k] for k in ("mediaType", "digest", "size")}]
+            blobs = [{k: blob[k] for k in ("mediaType", "digest", "size")}]
             _atomic_write(work / "layer.json", orjson.dumps(
-                {"diff_id": diff_id, "size": size, "blobs": blobs}))
+                {"diff_id": diff_id, "size": size, "tar_size": tar_size, "blobs": blobs}))
             final = self.layer_path(diff_id)
             try:
                 os.rename(work, final)
             except OSError:
                 if self.get_layer(diff_id) is None:
                     raise
-            else:
-                work = Path("/nonexistent")  # moved; nothing to clean
-            if blob is not None:
-                self._index_blob(blob["digest"], diff_id)
+            self._index_blob(blob["digest"], diff_id)
             layer = self.get_layer(diff_id)
             assert layer is not None
             return layer
@@ -326,11 +375,39 @@ class ImageStore:
 
     async def add_layer(
         self, source: Path | BinaryIO, *, blob: dict[str, Any] | None = None,
-        expect_diff_id: str | None = None,
+        expect_diff_id: str | None = None, consume: bool = False,
     ) -> Layer:
-        return await asyncio.to_thread(
-            self.unpack_sync, source, blob=blob, expect_diff_id=expect_diff_id
-        )
+        if not isinstance(source, Path):
+            spooled = self.temp_path("layer-")
+            await asyncio.to_thread(_spool, source, spooled)
+            source, consume = spooled, True
+        try:
+            return await asyncio.to_thread(
+                self.unpack_sync, source, blob=blob, expect_diff_id=expect_diff_id, consume=consume
+            )
+        finally:
+            if consume and source.parent == self.tmp:
+                source.unlink(missing_ok=True)
+
+    def open_layer_tar(self, diff_id: str) -> tuple[BinaryIO, int]:
+        """The uncompressed layer tar (for ``docker save``) and its size."""
+        from skiff.nodeagent.runtime.images.layers import open_decompressed
+
+        layer = self.get_layer(diff_id)
+        if layer is None:
+            raise ImageNotFound(f"layer {diff_id} is not in the store")
+        meta = orjson.loads((layer.path / "layer.json").read_bytes())
+        for b in layer.blobs:
+            p = self.blob_path(b["digest"])
+            if p.exists():
+                fh = open(p, "rb")
+                return open_decompressed(fh), int(meta.get("tar_size", -1))
+        raise ImageNotFound(f"layer {diff_id}: no stored blob")
+
+    async def gc(self) -> list[str]:
+        """Remove what no image (and no pin) references: after a failed pull/load."""
+        async with self._lock:
+            return self._gc()
 
     async def once(self, key: str, factory: Callable[[], Any]) -> Any:
         """Run ``await factory()`` once per key at a time; concurrent callers share it."""
@@ -623,6 +700,22 @@ class ImageStore:
     def set_repo_digest(self, repo: refs.Reference, digest: str, image_id: str) -> None:
         self._refs[str(repo.with_digest(digest))] = image_id
         self._save_refs()
+
+
+def _file_digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                break
+            sha.update(chunk)
+    return "sha256:" + sha.hexdigest()
+
+
+def _spool(src: BinaryIO, dest: Path) -> None:
+    with open(dest, "wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
 
 
 def _go_arch() -> str:

@@ -1,0 +1,155 @@
+"""Docker Engine API views of images: list summaries, inspect, history, filters (pure)."""
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+import orjson
+
+from skiff.nodeagent.runtime.images import reference as refs
+from skiff.nodeagent.runtime.images.store import Image, parse_time
+
+CONFIG_DEFAULTS: dict[str, Any] = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
+    "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+    "OnBuild": None, "Labels": None,
+}
+
+
+def summary(image: Image, *, version: tuple[int, int]) -> dict[str, Any]:
+    out = {
+        "Containers": -1,
+        "Created": int(parse_time(image.created)),
+        "Id": image.id,
+        "Labels": (image.config.get("config") or {}).get("Labels") or None,
+        "ParentId": image.parent,
+        "RepoDigests": image.repo_digests,
+        "RepoTags": image.repo_tags,
+        "SharedSize": -1,
+        "Size": image.size,
+    }
+    if version < (1, 44):
+        out["VirtualSize"] = image.size
+    return out
+
+
+def inspect(image: Image, *, layer_dirs: list[str], version: tuple[int, int]) -> dict[str, Any]:
+    cfg = image.config
+    graph: dict[str, str] = {}
+    if layer_dirs:
+        top = layer_dirs[-1]
+        base = top.rsplit("/", 1)[0]
+        graph = {"MergedDir": base + "/merged", "UpperDir": top, "WorkDir": base + "/work"}
+        if len(layer_dirs) > 1:
+            graph["LowerDir"] = ":".join(reversed(layer_dirs[:-1]))
+    out: dict[str, Any] = {
+        "Id": image.id,
+        "RepoTags": image.repo_tags,
+        "RepoDigests": image.repo_digests,
+        "Parent": image.parent,
+        "Comment": cfg.get("comment", ""),
+        "Created": image.created,
+        "DockerVersion": cfg.get("docker_version", ""),
+        "Author": cfg.get("author", ""),
+        "Config": {**CONFIG_DEFAULTS, **(cfg.get("config") or {})},
+        "Architecture": cfg.get("architecture", ""),
+        "Os": cfg.get("os", ""),
+        "Size": image.size,
+        "GraphDriver": {"Data": graph, "Name": "overlay2"},
+        "RootFS": {"Type": "layers", "Layers": image.diff_ids},
+        "Metadata": {"LastTagTime": image.last_tag_time or "0001-01-01T00:00:00Z"},
+    }
+    if cfg.get("variant"):
+        out["Variant"] = cfg["variant"]
+    if version < (1, 45):
+        out["Container"] = cfg.get("container", "")
+        out["ContainerConfig"] = {**CONFIG_DEFAULTS, **(cfg.get("container_config") or {})}
+    if version < (1, 44):
+        out["VirtualSize"] = image.size
+    return out
+
+
+def history(image: Image, layer_sizes: list[int]) -> list[dict[str, Any]]:
+    entries = image.config.get("history") or []
+    rows: list[dict[str, Any]] = []
+    layer_i = 0
+    if not entries:
+        entries = [{"created": image.created, "created_by": ""} for _ in image.diff_ids] or [
+            {"created": image.created, "empty_layer": True}
+        ]
+    for h in entries:
+        size = 0
+        if not h.get("empty_layer"):
+            if layer_i < len(layer_sizes):
+                size = layer_sizes[layer_i]
+            layer_i += 1
+        rows.append({
+            "Comment": h.get("comment", ""),
+            "Created": int(parse_time(h.get("created"))),
+            "CreatedBy": h.get("created_by", ""),
+            "Id": "<missing>",
+            "Size": size,
+            "Tags": None,
+        })
+    rows.reverse()
+    rows[0]["Id"] = image.id
+    rows[0]["Tags"] = image.repo_tags or None
+    return rows
+
+
+def parse_filters(text: str | None) -> dict[str, list[str]]:
+    """Docker's ``filters`` query: ``{"k": ["v"]}`` or the old ``{"k": {"v": true}}``."""
+    if not text:
+        return {}
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"invalid filter: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError("invalid filter: not an object")
+    out: dict[str, list[str]] = {}
+    for k, v in raw.items():
+        if isinstance(v, dict):
+            out[k] = [kk for kk, on in v.items() if on]
+        elif isinstance(v, list):
+            out[k] = [str(x) for x in v]
+        else:
+            raise ValueError(f"invalid filter {k!r}")
+    return out
+
+
+IMAGE_FILTERS = {"dangling", "label", "before", "since", "reference", "until"}
+
+
+def matches(image: Image, filters: dict[str, list[str]], *, resolve: Any) -> bool:
+    for key in filters:
+        if key not in IMAGE_FILTERS:
+            raise ValueError(f"invalid filter '{key}'")
+    for v in filters.get("dangling", []):
+        if v not in ("true", "false", "1", "0"):
+            raise ValueError(f"invalid filter 'dangling={v}'")
+        want = v in ("true", "1")
+        if (not image.repo_tags) != want:
+            return False
+    labels = (image.config.get("config") or {}).get("Labels") or {}
+    for v in filters.get("label", []):
+        k, eq, val = v.partition("=")
+        if k not in labels or (eq and labels[k] != val):
+            return False
+    created = parse_time(image.created)
+    for key, cmp in (("before", lambda a, b: a < b), ("since", lambda a, b: a > b)):
+        for v in filters.get(key, []):
+            other = resolve(v)
+            if not cmp(created, parse_time(other.created)):
+                return False
+    refs_f = filters.get("reference", [])
+    if refs_f:
+        names = []
+        for t in image.repo_tags + image.repo_digests:
+            r = refs.parse_normalized(t)
+            names.append(r.familiar_name())
+            names.append(r.familiar())
+        if not any(fnmatch.fnmatchcase(n, pat) for pat in refs_f for n in names):
+            return False
+    return True
