@@ -18,9 +18,9 @@ def make_filter(res: Resource, label_selector: str | None, field_selector: str |
     except selectors.SelectorError as exc:
         raise status.bad_request(f"unable to parse requirement: {exc}") from exc
     try:
-        fields = selectors.parse_field_selector(field_selector or "", kind=res.kind)
+        fields = selectors.parse_field_selector_for(res.group, res.kind, field_selector or "")
     except selectors.SelectorError as exc:
         raise status.bad_request(str(exc)) from exc
     if labels.empty and fields.empty:
         return lambda obj: True
-    return lambda obj: labels.matches(obj.get("metadata", {}).get("labels") or {}) and fields.matches(obj)
+    return lambda obj: labels.matches(obj.get("metadata", {}).get("labels") or {}) and fields.matches_object(obj)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import secrets
-import string
+import uuid
 from typing import Any
 
 from skiff.api.resources import Resource
@@ -102,10 +102,5 @@ def prepare_update(res: Resource, new: Obj, old: Obj, *, subresource: str | None
 
 
 def new_uid() -> str:
-    import uuid
-
     return str(uuid.uuid4())
 
-
-def is_name_char(c: str) -> bool:
-    return c in string.ascii_lowercase + string.digits + "-."

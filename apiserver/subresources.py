@@ -9,6 +9,8 @@ from aiohttp import web
 from skiff.api.resources import Resource
 
 from . import status
+from skiff.api.selectors import selector_string
+
 from .handlers import _check_type, decode, read_body, respond, _write_opts
 from .paths import Target
 
@@ -16,24 +18,6 @@ if TYPE_CHECKING:
     from .handlers import ResourceHandlers
 
 Obj = dict[str, Any]
-
-
-def selector_string(selector: Obj | None) -> str:
-    """A LabelSelector rendered as the string form ``Scale.status.selector`` carries."""
-    if not selector:
-        return ""
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        op, key, values = expr.get("operator"), expr.get("key"), expr.get("values") or []
-        if op == "In":
-            parts.append(f"{key} in ({','.join(sorted(values))})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(sorted(values))})")
-        elif op == "Exists":
-            parts.append(key)
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
 
 
 def to_scale(res: Resource, obj: Obj) -> Obj:

@@ -15,6 +15,8 @@ from pathlib import Path
 import yaml
 
 SKIFF = [sys.executable, "-m", "skiff.cmd.main"]
+if os.environ.get("SKIFF_DEV_SHIM"):  # local development only: stand-ins for unfinished modules
+    SKIFF = [sys.executable, os.environ["SKIFF_DEV_SHIM"]]
 
 
 def free_port() -> int:
