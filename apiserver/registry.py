@@ -164,10 +164,16 @@ class Registry:
         raise AssertionError("unreachable")
 
     async def _check_namespace_open(self, res: Resource, namespace: str, obj: Obj) -> None:
-        kv = await self.store.get(self.key(NAMESPACES, None, namespace))
-        if kv is None:
-            raise status.namespace_not_found(namespace)
-        if kv.value.get("metadata", {}).get("deletionTimestamp"):
+        # The cache answers almost always (as Kubernetes' NamespaceLifecycle admission
+        # uses an informer); etcd is asked only for a namespace the cache has not seen yet.
+        key = self.key(NAMESPACES, None, namespace)
+        ns = self.cache.get(key) if self.cache.ready.is_set() else None
+        if ns is None:
+            kv = await self.store.get(key)
+            if kv is None:
+                raise status.namespace_not_found(namespace)
+            ns = kv.value
+        if ns.get("metadata", {}).get("deletionTimestamp"):
             name = obj.get("metadata", {}).get("name") or obj.get("metadata", {}).get("generateName", "")
             raise status.forbidden(res, name, f"unable to create new content in namespace {namespace} "
                                               "because it is being terminated")
