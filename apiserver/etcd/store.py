@@ -91,6 +91,21 @@ def _parse_endpoint(url: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port or 2379)
 
 
+def _grpc_target(endpoints: list[str]) -> tuple[str, int]:
+    """(host, port) for aetcd, which joins them as ``host:port`` into a gRPC target.
+
+    Several IPv4 members become one ``ipv4:a:p1,b:p2,...`` target so gRPC's
+    pick_first policy moves to another member when one fails; aetcd appends
+    ``:port`` itself, so the last member's port is passed separately.
+    """
+    parsed = [_parse_endpoint(e) for e in endpoints]
+    if len(parsed) == 1 or not all(h.replace(".", "").isdigit() for h, _ in parsed):
+        return parsed[0]
+    addrs = [f"{h}:{p}" for h, p in parsed]
+    last_host, last_port = parsed[-1]
+    return "ipv4:" + ",".join([*addrs[:-1], last_host]), last_port
+
+
 class Store:
     """Async etcd access for the API server. One instance per server."""
 
@@ -100,21 +115,20 @@ class Store:
         self._client: aetcd.Client | None = None
 
     async def connect(self) -> None:
-        """Connect to the first endpoint that answers (an external cluster lists several)."""
+        """Connect to the cluster; with several members, gRPC fails over between them."""
         last: Exception | None = None
+        host, port = _grpc_target(self._endpoints)
         for _ in range(100):
-            for endpoint in self._endpoints:
-                host, port = _parse_endpoint(endpoint)
-                client = aetcd.Client(host=host, port=port, timeout=int(self._timeout),
-                                      options={"grpc.max_receive_message_length": 256 * 1024 * 1024})
-                try:
-                    await client.connect()
-                    await client.kvstub.Range(rpc.RangeRequest(key=b"/registry/", limit=1), timeout=2)
-                    self._client = client
-                    return
-                except Exception as exc:  # noqa: BLE001 - try the next endpoint
-                    last = exc
-                    await client.close()
+            client = aetcd.Client(host=host, port=port, timeout=int(self._timeout),
+                                  options={"grpc.max_receive_message_length": 256 * 1024 * 1024})
+            try:
+                await client.connect()
+                await client.kvstub.Range(rpc.RangeRequest(key=b"/registry/", limit=1), timeout=2)
+                self._client = client
+                return
+            except Exception as exc:  # noqa: BLE001 - etcd may still be starting
+                last = exc
+                await client.close()
             await asyncio.sleep(0.1)
         raise StoreError(f"cannot reach etcd at {', '.join(self._endpoints)}: {last}")
 
