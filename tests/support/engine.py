@@ -266,14 +266,15 @@ class RunningRegistry:
 
 @contextlib.contextmanager
 def docker_registry(workdir: Path, *, htpasswd: dict[str, str] | None = None,
-                    token: TokenIssuer | None = None, timeout: float = 20) -> Iterator[RunningRegistry]:
+                    token: TokenIssuer | None = None, timeout: float = 20,
+                    log_level: str = "warn") -> Iterator[RunningRegistry]:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     storage = workdir / "storage"
     log = workdir / "registry.log"
     lines = [
         "version: 0.1",
-        "log:", "  level: warn",
+        "log:", f"  level: {log_level}",
         "storage:", "  filesystem:", f"    rootdirectory: {storage}", "  delete:", "    enabled: true",
         "http:", f"  addr: 127.0.0.1:{port}", f"  secret: {uuid.uuid4().hex}",
     ]

@@ -186,7 +186,7 @@ def routes(engine: Engine) -> list[web.RouteDef]:
         except ValueError as exc:
             raise BadRequest(str(exc)) from exc
         version = request[API_VERSION_KEY]
-        images.sort(key=lambda i: i.created, reverse=True)
+        images.sort(key=lambda i: (views.parse_time(i.created), i.id), reverse=True)
         return json_response([views.summary(i, version=version) for i in images])
 
     async def inspect(request: web.Request) -> web.Response:

@@ -9,6 +9,8 @@ import orjson
 from skiff.nodeagent.runtime.images import reference as refs
 from skiff.nodeagent.runtime.images.store import Image, parse_time
 
+__all__ = ["summary", "inspect", "history", "parse_filters", "matches", "parse_time"]
+
 CONFIG_DEFAULTS: dict[str, Any] = {
     "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
     "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
