@@ -11,7 +11,7 @@ import ipaddress
 import random
 from typing import TYPE_CHECKING, Any
 
-from skiff.api import validation
+from skiff.api import fielderrors, validation
 from skiff.api.resources import Resource
 
 from . import status
@@ -27,10 +27,9 @@ IP_KEY = "/registry/ranges/serviceips/"
 PORT_KEY = "/registry/ranges/servicenodeports/"
 
 
-def _raise_invalid(res: Resource, obj: Obj, errors: list[validation.FieldError]) -> None:
+def _raise_invalid(res: Resource, obj: Obj, errors: list[fielderrors.FieldError]) -> None:
     if errors:
-        causes = [{"reason": str(e.type.value), "message": e.message, "field": e.field} for e in errors]
-        raise status.invalid(res, obj.get("metadata", {}).get("name", ""), causes)
+        raise status.invalid(res, obj.get("metadata", {}).get("name", ""), errors)
 
 
 async def admit_create(reg: "Registry", res: Resource, obj: Obj, opts: "WriteOptions") -> Obj:
@@ -128,13 +127,12 @@ async def _allocate_service(reg: "Registry", res: Resource, obj: Obj, old: Obj |
             except ValueError:
                 addr = None
             if addr is None or addr not in SERVICE_CIDR:
-                _raise_invalid(res, obj, [validation.FieldError(
-                    validation.CauseType.INVALID, "spec.clusterIPs[0]",
-                    f"provided IP is not in the valid range. The range of valid IPs is {SERVICE_CIDR}", ip)])
+                _raise_invalid(res, obj, [fielderrors.invalid(
+                    "spec.clusterIPs[0]", ip,
+                    f"provided IP is not in the valid range. The range of valid IPs is {SERVICE_CIDR}")])
             if not await _claim(reg, IP_KEY + ip, owner):
-                _raise_invalid(res, obj, [validation.FieldError(
-                    validation.CauseType.INVALID, "spec.clusterIPs", "failed to allocate IP "
-                    f"{ip}: provided IP is already allocated", [ip])])
+                _raise_invalid(res, obj, [fielderrors.invalid(
+                    "spec.clusterIPs", [ip], f"failed to allocate IP {ip}: provided IP is already allocated")])
         spec["clusterIPs"] = [spec["clusterIP"]]
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
@@ -149,8 +147,8 @@ async def _allocate_service(reg: "Registry", res: Resource, obj: Obj, old: Obj |
                 if not lo <= int(wanted) <= hi or not await _claim(reg, PORT_KEY + str(wanted), owner):
                     why = ("provided port is already allocated" if lo <= int(wanted) <= hi
                            else f"provided port is not in the valid range. The range of valid ports is {lo}-{hi}")
-                    _raise_invalid(res, obj, [validation.FieldError(
-                        validation.CauseType.INVALID, f"spec.ports[{i}].nodePort", why, wanted)])
+                    _raise_invalid(res, obj, [fielderrors.invalid(
+                        f"spec.ports[{i}].nodePort", wanted, why)])
                 continue
             for _ in range(256):
                 candidate = random.randint(*NODE_PORT_RANGE)

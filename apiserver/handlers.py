@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ import yaml
 from aiohttp import web
 
 from skiff.api import schema as api_schema
-from skiff.api import validation
+from skiff.api import schemacheck
 from skiff.api.resources import Resource
 
 from . import filters, status
@@ -110,20 +111,50 @@ def check_fields(res: Resource, obj: Obj, mode: str | None) -> list[str]:
     mode = mode or "Warn"
     if mode not in ("Strict", "Warn", "Ignore"):
         raise status.bad_request(f'fieldValidation must be one of "Ignore", "Warn" or "Strict", not "{mode}"')
-    report = validation.check_schema(res, obj)
+    report = schemacheck.check_schema(res, obj)
     if report.type_errors:
         raise status.bad_request(
-            "; ".join(str(e) for e in report.type_errors),
-            causes=[{"reason": e.type.value, "message": e.message, "field": e.field} for e in report.type_errors])
+            "; ".join(e.message for e in report.type_errors),
+            causes=[{"reason": "FieldValueTypeInvalid", "message": e.message, "field": e.field}
+                    for e in report.type_errors])
     if not report.unknown:
         return []
+    msgs = [f'unknown field "{f}"' for f in report.unknown]
     if mode == "Strict":
-        msgs = [f'unknown field "{f}"' for f in report.unknown]
         raise status.bad_request("strict decoding error: " + ", ".join(msgs),
-                                 causes=[{"reason": "FieldValueInvalid", "message": m,
-                                          "field": f} for m, f in zip(msgs, report.unknown)])
-    validation.drop_unknown(res, obj)
-    return [f'unknown field "{f}"' for f in report.unknown] if mode == "Warn" else []
+                                 causes=[{"reason": "FieldValueUnknown", "message": m, "field": f}
+                                         for m, f in zip(msgs, report.unknown)])
+    # Kubernetes' decoder cannot keep a field its types lack; neither do we.
+    for path in report.unknown:
+        drop_path(obj, path)
+    return msgs if mode == "Warn" else []
+
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def drop_path(obj: Any, path: str) -> None:
+    """Remove ``a.b[0].c`` from ``obj`` (map keys may contain dots only in the last step)."""
+    steps = [(m.group(1), m.group(2)) for m in _STEP.finditer(path)]
+    cur = obj
+    for i, (key, index) in enumerate(steps):
+        last = i == len(steps) - 1
+        if index is not None:
+            if not isinstance(cur, list) or int(index) >= len(cur):
+                return
+            cur = cur[int(index)]
+            continue
+        if not isinstance(cur, dict):
+            return
+        if last:
+            cur.pop(key, None)
+            return
+        if key not in cur:
+            # a map key with dots (an annotation): the rest of the path is the key
+            rest = ".".join(k for k, _ in steps[i:] if k)
+            cur.pop(rest, None)
+            return
+        cur = cur[key]
 
 
 def _write_opts(request: web.Request) -> WriteOptions:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from skiff.api.fielderrors import FieldError, invalid_status
 from skiff.api.resources import Resource
 
 
@@ -70,12 +71,9 @@ def stale(res: Resource, name: str) -> StatusError:
                                "version and try again")
 
 
-def invalid(res: Resource, name: str, causes: list[dict[str, str]]) -> StatusError:
-    summary = ", ".join(c["message"] if not c.get("field") else f'{c["field"]}: {c["message"]}' for c in causes)
-    if len(causes) > 1:
-        summary = f"[{summary}]"
-    return StatusError(422, "Invalid", f'{res.kind}.{res.group or ""}'.rstrip(".") + f' "{name}" is invalid: {summary}',
-                       details=_details(res, name, kind=res.kind, causes=causes))
+def invalid(res: Resource, name: str, errors: list[FieldError]) -> StatusError:
+    body = invalid_status(res.group, res.kind, name, errors)
+    return StatusError(422, "Invalid", body["message"], details=body["details"])
 
 
 def bad_request(message: str, *, causes: list[dict[str, str]] | None = None) -> StatusError:

@@ -9,6 +9,7 @@ from aiohttp import web
 from skiff.api.resources import Resource
 
 from . import status
+from skiff.api import fielderrors
 from skiff.api.selectors import selector_string
 
 from .handlers import _check_type, decode, read_body, respond, _write_opts
@@ -55,9 +56,8 @@ async def handle_scale(h: "ResourceHandlers", request: web.Request, t: Target) -
             new_scale = apply_patch_body(request.content_type, scale, body, definition="io.k8s.api.autoscaling.v1.Scale")
         replicas = (new_scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise status.invalid(res, t.name or "", [{
-                "reason": "FieldValueInvalid", "field": "spec.replicas",
-                "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0"}])
+            raise status.invalid(res, t.name or "", [
+                fielderrors.invalid("spec.replicas", replicas, "must be greater than or equal to 0")])
         updated = copy.deepcopy(current)
         updated.setdefault("spec", {})["replicas"] = replicas
         return updated
@@ -73,8 +73,7 @@ async def handle_binding(h: "ResourceHandlers", request: web.Request, t: Target)
     body = decode(await read_body(request), request.content_type)
     node = ((body or {}).get("target") or {}).get("name")
     if not node:
-        raise status.invalid(t.resource, t.name, [{"reason": "FieldValueRequired", "field": "target.name",
-                                                   "message": "Required value"}])
+        raise status.invalid(t.resource, t.name, [fielderrors.required("target.name")])
     return await bind(h, request, t.resource, t.namespace, t.name, node)
 
 
