@@ -60,6 +60,15 @@ def detect_media_type(body: bytes, header: str | None) -> str:
     return MT_OCI_MANIFEST
 
 
+def describe_client_error(method: str, url: str, exc: Exception) -> str:
+    """Go-style wording, as the docker CLI users know it from dockerd."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        err = exc.os_error
+        reason = (err.strerror or str(err)).lower() if err is not None else str(exc)
+        return f'{method} "{url}": dial tcp {exc.host}:{exc.port}: connect: {reason}'
+    return f'{method} "{url}": {exc}'
+
+
 def _registry_message(body: bytes) -> str:
     try:
         errs = orjson.loads(body).get("errors") or []
@@ -106,14 +115,14 @@ class RegistryClient:
                     aiohttp.ServerDisconnectedError, aiohttp.ClientOSError,
                     aiohttp.ClientResponseError) as exc:
                 if not self.insecure:
-                    raise RegistryError(f'Get "{https}/v2/": {exc}') from exc
+                    raise RegistryError(describe_client_error("Get", f"{https}/v2/", exc)) from exc
                 http = f"http://{self.host}"
                 try:
                     async with self.session.get(f"{http}/v2/") as resp:
                         await resp.read()
                         self._note_challenge(resp)
                 except aiohttp.ClientError as exc2:
-                    raise RegistryError(f'Get "{http}/v2/": {exc2}') from exc2
+                    raise RegistryError(describe_client_error("Get", f"{http}/v2/", exc2)) from exc2
                 self._base = http
         return self._base
 
@@ -192,7 +201,7 @@ class RegistryClient:
                     ssl=self._ssl_for(url),
                 )
             except aiohttp.ClientError as exc:
-                raise RegistryError(f'{method.capitalize()} "{url}": {exc}') from exc
+                raise RegistryError(describe_client_error(method.capitalize(), url, exc)) from exc
             retryable = data is None or isinstance(data, (bytes, bytearray))
             if resp.status == 401 and attempt == 0 and retryable:
                 before = self._challenge

@@ -132,7 +132,8 @@ def matches(image: Image, filters: dict[str, list[str]], *, resolve: Any) -> boo
         if v not in ("true", "false", "1", "0"):
             raise ValueError(f"invalid filter 'dangling={v}'")
         want = v in ("true", "1")
-        if (not image.repo_tags) != want:
+        # as dockerd: dangling = no reference at all (a digest-only pull is not dangling)
+        if (not image.repo_tags and not image.repo_digests) != want:
             return False
     labels = (image.config.get("config") or {}).get("Labels") or {}
     for v in filters.get("label", []):

@@ -39,6 +39,7 @@ def test_history_maps_layers_to_non_empty_entries() -> None:
     [
         ({"dangling": ["true"]}, [], True),
         ({"dangling": ["true"]}, ["a:1"], False),
+        ({"dangling": ["false"]}, [], False),
         ({"reference": ["busy*"]}, ["busybox:latest"], True),
         ({"reference": ["busybox:1*"]}, ["busybox:latest"], False),
         ({"reference": ["127.0.0.1:5000/*"]}, ["127.0.0.1:5000/app:v1"], True),
