@@ -1,0 +1,269 @@
+"""The ruleset: Services + EndpointSlices + node -> iptables chains, as data.
+
+A pure function, modelled on kube-proxy's iptables proxier (``syncProxyRules``), with
+every chain prefixed ``SKIFF-``. ``render`` returns a ``Ruleset`` (tables -> chains ->
+rule strings, plus the jumps from the built-in chains); ``proxy.restore`` turns it into
+``iptables-restore`` text, whole or as the difference from the last ruleset applied.
+It must not read the system: what it knows of the node is ``NodeInfo``.
+
+Per service port (ns/name:port, protocol), as in kube-proxy:
+
+* nat ``SKIFF-SERVICES``: ClusterIP -> ``SKIFF-SVC-<h>`` (or ``SKIFF-SVL-<h>`` with
+  internalTrafficPolicy Local), externalIPs -> ``SKIFF-EXT-<h>``; the last rule sends
+  local destinations to ``SKIFF-NODEPORTS`` (nodePort -> ``SKIFF-EXT-<h>``).
+* ``SKIFF-SVC-<h>``/``SKIFF-SVL-<h>``: masquerade off-cluster sources, then ClientIP
+  affinity (``recent --rcheck``), then one ``statistic --mode random`` rule per endpoint
+  with probability 1/(n-i), so every endpoint gets 1/n.
+* ``SKIFF-SEP-<h>``: mark hairpin traffic (an endpoint reaching itself) for SNAT, DNAT.
+* ``SKIFF-EXT-<h>``: external traffic is masqueraded unless externalTrafficPolicy is
+  Local (source kept, local endpoints only; pods and the node itself still reach every
+  endpoint).
+* filter: REJECT (no endpoints at all) or DROP (none on this node for a Local policy)
+  for destinations that were not DNATed, plus ``SKIFF-FORWARD`` accepting marked and
+  established traffic.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from skiff.proxy.model import (Categorized, Endpoint, Family, NodeInfo, ServicePort, categorize,
+                               endpoints_for, service_ports, slice_service_key)
+
+PREFIX = "SKIFF-"
+SERVICES = "SKIFF-SERVICES"
+EXTERNAL_SERVICES = "SKIFF-EXTERNAL-SERVICES"
+NODEPORTS = "SKIFF-NODEPORTS"
+POSTROUTING = "SKIFF-POSTROUTING"
+MARK_MASQ = "SKIFF-MARK-MASQ"
+FORWARD = "SKIFF-FORWARD"
+
+
+@dataclass(frozen=True)
+class Jump:
+    """A rule in a built-in chain that leads into ours; installed once, never duplicated."""
+
+    table: str
+    chain: str
+    target: str
+    match: str  # the rule spec before ``-j``
+
+    @property
+    def rule(self) -> str:
+        return f"{self.match} -j {self.target}".strip()
+
+
+JUMPS: tuple[Jump, ...] = (
+    Jump("filter", "INPUT", EXTERNAL_SERVICES,
+         '-m comment --comment "skiff externally-visible service portals" -m conntrack --ctstate NEW'),
+    Jump("filter", "FORWARD", SERVICES, '-m comment --comment "skiff service portals" -m conntrack --ctstate NEW'),
+    Jump("filter", "FORWARD", EXTERNAL_SERVICES,
+         '-m comment --comment "skiff externally-visible service portals" -m conntrack --ctstate NEW'),
+    Jump("filter", "FORWARD", FORWARD, '-m comment --comment "skiff forwarding rules"'),
+    Jump("filter", "OUTPUT", SERVICES, '-m comment --comment "skiff service portals" -m conntrack --ctstate NEW'),
+    Jump("nat", "PREROUTING", SERVICES, '-m comment --comment "skiff service portals"'),
+    Jump("nat", "OUTPUT", SERVICES, '-m comment --comment "skiff service portals"'),
+    Jump("nat", "POSTROUTING", POSTROUTING, '-m comment --comment "skiff postrouting rules"'),
+)
+
+TABLES = ("filter", "nat")
+
+
+@dataclass
+class Ruleset:
+    """Chains in order of declaration, each a list of rule specs (without ``-A CHAIN``)."""
+
+    family: Family = Family.IPV4
+    tables: dict[str, dict[str, list[str]]] = field(default_factory=lambda: {t: {} for t in TABLES})
+    jumps: tuple[Jump, ...] = JUMPS
+
+    def chain(self, table: str, name: str) -> list[str]:
+        return self.tables[table].setdefault(name, [])
+
+    def rule_count(self) -> int:
+        return sum(len(rules) for chains in self.tables.values() for rules in chains.values())
+
+
+def _hash(text: str) -> str:
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+
+
+def svc_chain(sp: ServicePort) -> str:
+    return f"{PREFIX}SVC-{_hash(sp.key + sp.protocol.lower())}"
+
+
+def svl_chain(sp: ServicePort) -> str:
+    return f"{PREFIX}SVL-{_hash(sp.key + sp.protocol.lower())}"
+
+
+def ext_chain(sp: ServicePort) -> str:
+    return f"{PREFIX}EXT-{_hash(sp.key + sp.protocol.lower())}"
+
+
+def sep_chain(sp: ServicePort, ep: Endpoint) -> str:
+    return f"{PREFIX}SEP-{_hash(sp.key + sp.protocol.lower() + ep.address)}"
+
+
+def _comment(text: str) -> str:
+    text = text.replace('"', "")[:255]
+    return f'-m comment --comment "{text}"' if any(c.isspace() for c in text) else f"-m comment --comment {text}"
+
+
+def _host(ip: str, family: Family) -> str:
+    return f"{ip}/{128 if family is Family.IPV6 else 32}"
+
+
+def _proto(sp: ServicePort) -> str:
+    p = sp.protocol.lower()
+    return f"-p {p} -m {p}"
+
+
+def _reject(sp: ServicePort) -> str:
+    return "REJECT --reject-with " + ("icmp6-port-unreachable" if sp.family is Family.IPV6
+                                      else "icmp-port-unreachable")
+
+
+def _loopback(family: Family) -> str:
+    return "::1/128" if family is Family.IPV6 else "127.0.0.0/8"
+
+
+def render(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, Any]], node: NodeInfo, *,
+           family: Family = Family.IPV4) -> Ruleset:
+    """The whole ruleset for one IP family (``iptables`` for IPv4, ``ip6tables`` for IPv6)."""
+    by_service: dict[str, list[Mapping[str, Any]]] = {}
+    for sl in slices:
+        key = slice_service_key(sl)
+        if key:
+            by_service.setdefault(key, []).append(sl)
+    ports = [sp for svc in services for sp in service_ports(svc) if sp.family is family]
+    ports.sort(key=lambda sp: (sp.key, sp.protocol))
+
+    rs = Ruleset(family=family)
+    for name in (SERVICES, EXTERNAL_SERVICES, FORWARD):
+        rs.chain("filter", name)
+    for name in (SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ):
+        rs.chain("nat", name)
+    _fixed_chains(rs, node)
+    for sp in ports:
+        eps = categorize(sp, endpoints_for(sp, by_service.get(sp.service_key, ())), node_name=node.name)
+        _service_port(rs, sp, eps, node)
+    rs.chain("nat", SERVICES).append(
+        f'{_comment("skiff service nodeports; NOTE: this must be the last rule in this chain")} '
+        f"-m addrtype --dst-type LOCAL ! -d {_loopback(family)} -j {NODEPORTS}")
+    return rs
+
+
+def _fixed_chains(rs: Ruleset, node: NodeInfo) -> None:
+    mark = node.masq_mark
+    rs.chain("nat", POSTROUTING).extend([
+        f"-m mark ! --mark {mark}/{mark} -j RETURN",
+        # The mark is cleared so a packet re-entering the stack (e.g. through a tunnel) is not SNATed twice.
+        f"-j MARK --xor-mark {mark}",
+        f'{_comment("skiff service traffic requiring SNAT")} -j MASQUERADE --random-fully',
+    ])
+    rs.chain("nat", MARK_MASQ).append(f"-j MARK --or-mark {mark}")
+    rs.chain("filter", FORWARD).extend([
+        f'{_comment("skiff forwarding rules")} -m mark --mark {mark}/{mark} -j ACCEPT',
+        f'{_comment("skiff forwarding conntrack rule")} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    ])
+
+
+def _service_port(rs: Ruleset, sp: ServicePort, eps: Categorized, node: NodeInfo) -> None:
+    has_endpoints = bool(eps.cluster or eps.local)
+    uses_ext = has_endpoints and sp.externally_accessible
+    # SVC serves cluster-policy traffic; an EXT chain also uses it for pods and the node itself.
+    uses_svc = bool(eps.cluster) and (not sp.internal_local or uses_ext)
+    uses_svl = bool(eps.local) and (sp.internal_local or (sp.external_local and uses_ext))
+    internal_chain = svl_chain(sp) if sp.internal_local else svc_chain(sp)
+    external_chain = svl_chain(sp) if sp.external_local else svc_chain(sp)
+    proto = _proto(sp)
+    fam = sp.family
+    no_eps_target = _reject(sp)
+
+    # ClusterIP
+    cip = f"-d {_host(sp.cluster_ip, fam)} {proto} --dport {sp.port}" if sp.cluster_ip else ""
+    if cip:
+        comment = _comment(f"{sp.key} cluster IP")
+        if eps.internal:
+            rs.chain("nat", SERVICES).append(f"{comment} {cip} -j {internal_chain}")
+        else:
+            target = "DROP" if has_endpoints else no_eps_target
+            why = "has no local endpoints" if has_endpoints else "has no endpoints"
+            rs.chain("filter", SERVICES).append(f'{_comment(f"{sp.key} {why}")} {cip} -j {target}')
+
+    # externalIPs and NodePort: via SKIFF-EXT-<h>, or rejected/dropped in the filter table.
+    ext_target = "DROP" if has_endpoints else no_eps_target
+    ext_why = "has no local endpoints" if has_endpoints else "has no endpoints"
+    for eip in sp.external_ips:
+        match = f"-d {_host(eip, fam)} {proto} --dport {sp.port}"
+        if uses_ext:
+            rs.chain("nat", SERVICES).append(f'{_comment(f"{sp.key} external IP")} {match} -j {ext_chain(sp)}')
+        if not eps.external:
+            rs.chain("filter", EXTERNAL_SERVICES).append(f'{_comment(f"{sp.key} {ext_why}")} {match} -j {ext_target}')
+    if sp.node_port:
+        if uses_ext:
+            rs.chain("nat", NODEPORTS).append(f"{_comment(sp.key)} {proto} --dport {sp.node_port} -j {ext_chain(sp)}")
+        if not eps.external:
+            rs.chain("filter", EXTERNAL_SERVICES).append(
+                f'{_comment(f"{sp.key} {ext_why}")} -m addrtype --dst-type LOCAL {proto} --dport {sp.node_port} '
+                f"-j {ext_target}")
+
+    if uses_ext:
+        _ext_chain(rs, sp, eps, node, external_chain)
+    if uses_svc:
+        _lb_chain(rs, sp, svc_chain(sp), eps.cluster, node, masq=cip and not sp.internal_local)
+    if uses_svl:
+        _lb_chain(rs, sp, svl_chain(sp), eps.local, node, masq=cip and sp.internal_local)
+    seps = {ep for ep in (eps.cluster if uses_svc else ()) + (eps.local if uses_svl else ())}
+    for ep in sorted(seps, key=lambda e: sep_chain(sp, e)):
+        _sep_chain(rs, sp, ep)
+
+
+def _ext_chain(rs: Ruleset, sp: ServicePort, eps: Categorized, node: NodeInfo, external_chain: str) -> None:
+    chain = rs.chain("nat", ext_chain(sp))
+    if sp.external_local:
+        if node.cluster_cidr and eps.cluster:
+            # Pods reaching the Service through a node port still get any endpoint (kube-proxy does this too).
+            chain.append(f'{_comment(f"pod traffic for {sp.key} external destinations")} '
+                         f"-s {node.cluster_cidr} -j {svc_chain(sp)}")
+        if eps.cluster:
+            chain.append(f'{_comment(f"masquerade LOCAL traffic for {sp.key} external destinations")} '
+                         f"-m addrtype --src-type LOCAL -j {MARK_MASQ}")
+            chain.append(f'{_comment(f"route LOCAL traffic for {sp.key} external destinations")} '
+                         f"-m addrtype --src-type LOCAL -j {svc_chain(sp)}")
+        if eps.local:
+            chain.append(f"-j {external_chain}")
+    else:
+        chain.append(f'{_comment(f"masquerade traffic for {sp.key} external destinations")} -j {MARK_MASQ}')
+        chain.append(f"-j {external_chain}")
+
+
+def _lb_chain(rs: Ruleset, sp: ServicePort, name: str, endpoints: tuple[Endpoint, ...], node: NodeInfo, *,
+              masq: bool | str) -> None:
+    chain = rs.chain("nat", name)
+    if masq and node.cluster_cidr:
+        # Off-cluster traffic to a ClusterIP (a route to the Service range via this node) may leave again: SNAT it.
+        chain.append(f'{_comment(f"{sp.key} cluster IP")} ! -s {node.cluster_cidr} '
+                     f"-d {_host(sp.cluster_ip or '', sp.family)} {_proto(sp)} --dport {sp.port} -j {MARK_MASQ}")
+    if sp.affinity_timeout is not None:
+        for ep in endpoints:
+            sep = sep_chain(sp, ep)
+            chain.append(f'{_comment(f"{sp.key} -> {ep.address}")} -m recent --name {sep} --rcheck '
+                         f"--seconds {sp.affinity_timeout} --reap -j {sep}")
+    n = len(endpoints)
+    for i, ep in enumerate(endpoints):
+        sep = sep_chain(sp, ep)
+        stat = "" if i == n - 1 else f"-m statistic --mode random --probability {1.0 / (n - i):0.10f} "
+        chain.append(f'{_comment(f"{sp.key} -> {ep.address}")} {stat}-j {sep}')
+
+
+def _sep_chain(rs: Ruleset, sp: ServicePort, ep: Endpoint) -> None:
+    name = sep_chain(sp, ep)
+    chain = rs.chain("nat", name)
+    comment = _comment(sp.key)
+    chain.append(f"{comment} -s {_host(ep.ip, sp.family)} -j {MARK_MASQ}")
+    recent = f"-m recent --name {name} --set " if sp.affinity_timeout is not None else ""
+    chain.append(f"{comment} {recent}{_proto(sp)} -j DNAT --to-destination {ep.address}")
