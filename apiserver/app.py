@@ -106,9 +106,19 @@ class ApiServer:
         r.add_get("/api/{version}", self._api_version)
         r.add_get("/apis/{group}", self._api_group)
         r.add_get("/apis/{group}/{version}", self._api_group_version)
+        r.add_post("/api/v1/namespaces/{namespace}/bindings", self._legacy_binding(handlers))
         r.add_route("*", "/api/{tail:.+}", handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", handlers.handle)
         return app
+
+    @staticmethod
+    def _legacy_binding(handlers: ResourceHandlers) -> Any:
+        from .subresources import handle_legacy_binding
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await handle_legacy_binding(handlers, request)
+
+        return handle
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:

@@ -53,6 +53,9 @@ def resource_list(group: str, version: str) -> Obj | None:
     items = [e for r in RESOURCES if (r.group, r.version) == (group, version) for e in _resource_entries(r)]
     if not items:
         return None
+    if (group, version) == ("", "v1"):
+        items.append({"name": "bindings", "singularName": "binding", "namespaced": True, "kind": "Binding",
+                      "verbs": ["create"]})
     return {"kind": "APIResourceList", "apiVersion": "v1",
             "groupVersion": f"{group}/{version}" if group else version, "resources": items}
 

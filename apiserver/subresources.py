@@ -77,6 +77,22 @@ async def handle_binding(h: "ResourceHandlers", request: web.Request, t: Target)
     return await bind(h, request, t.resource, t.namespace, t.name, node)
 
 
+async def handle_legacy_binding(h: "ResourceHandlers", request: web.Request) -> web.Response:
+    """``POST /api/v1/namespaces/NS/bindings``: the older spelling of ``pods/NAME/binding``."""
+    from skiff.api.resources import by_kind
+
+    pods = by_kind("v1", "Pod")
+    assert pods is not None
+    body = decode(await read_body(request), request.content_type)
+    name = ((body or {}).get("metadata") or {}).get("name")
+    node = ((body or {}).get("target") or {}).get("name")
+    if not name:
+        raise status.invalid(pods, "", [fielderrors.required("metadata.name")])
+    if not node:
+        raise status.invalid(pods, name, [fielderrors.required("target.name")])
+    return await bind(h, request, pods, request.match_info["namespace"], name, node)
+
+
 async def bind(h: "ResourceHandlers", request: web.Request, res: Resource, namespace: str | None, name: str,
                node: str) -> web.Response:
     def assign(pod: Obj) -> Obj:
