@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import os
 import shutil
@@ -164,7 +165,7 @@ class ImageStore:
 
     # -- lifecycle -----------------------------------------------------------
     def _open_sync(self) -> None:
-        for d in (self.blobs, self.layers_dir, self.images_dir):
+        for d in (self.blobs, self.layers_dir, self.images_dir, self.root / "blobindex"):
             d.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -381,10 +382,16 @@ class ImageStore:
             spooled = self.temp_path("layer-")
             await asyncio.to_thread(_spool, source, spooled)
             source, consume = spooled, True
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(None, functools.partial(
+            self.unpack_sync, source, blob=blob, expect_diff_id=expect_diff_id, consume=consume))
         try:
-            return await asyncio.to_thread(
-                self.unpack_sync, source, blob=blob, expect_diff_id=expect_diff_id, consume=consume
-            )
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            # A thread cannot be stopped: let it finish (or fail) before the caller's
+            # clean-up (gc after a failed pull) runs, so nothing lands afterwards.
+            await asyncio.wait([fut])
+            raise
         finally:
             if consume and source.parent == self.tmp:
                 source.unlink(missing_ok=True)
@@ -660,7 +667,9 @@ class ImageStore:
         for f in self.blobs.iterdir():
             if "sha256:" + f.name not in live_blobs:
                 f.unlink(missing_ok=True)
-                (self.root / "blobindex" / f.name).unlink(missing_ok=True)
+        for f in (self.root / "blobindex").iterdir():
+            if "sha256:" + f.name not in live_blobs or not self.layer_path(f.read_text().strip()).exists():
+                f.unlink(missing_ok=True)
         return removed
 
     def _manifest_blobs(self) -> set[str]:
