@@ -13,6 +13,9 @@ Extending (for part 2 and later parts):
   :meth:`Engine.on_shutdown` (run in order at start, reverse order at stop);
 * contribute fields to ``GET /info`` with :meth:`Engine.add_info_provider`
   (a callable returning a dict merged into the answer, e.g. container counts);
+* pull for a caller with no docker CLI (CRI ``PullImage``, ``docker run``'s
+  implicit pull done server-side): ``await images.pull.pull(engine.images,
+  engine.registries, reference.parse_normalized(text), credentials=...)``;
 * tell the image store which images are in use with
   ``engine.images.add_usage_checker(fn)`` (``fn(image_id) -> list[container ids]``)
   so ``docker rmi`` refuses (409) or only untags images that containers use.

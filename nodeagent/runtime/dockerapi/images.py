@@ -216,15 +216,15 @@ def routes(engine: Engine) -> list[web.RouteDef]:
         return json_response(records)
 
     async def prune(request: web.Request) -> web.Response:
+        import time
+
         try:
             filters = views.parse_filters(request.query.get("filters"))
+            select = views.prune_selector(filters, now=time.time())
         except ValueError as exc:
             raise BadRequest(str(exc)) from exc
-        for k in filters:
-            if k not in ("dangling", "until", "label"):
-                raise BadRequest(f"invalid filter '{k}'")
         all_images = any(v in ("false", "0") for v in filters.get("dangling", []))
-        deleted, reclaimed = await store.prune(all_images=all_images)
+        deleted, reclaimed = await store.prune(all_images=all_images, select=select)
         return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
     def _save_targets(names: list[str]) -> list[tuple[Any, list[str]]]:

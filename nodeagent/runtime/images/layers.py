@@ -264,6 +264,9 @@ class _Unpacker:
             os.chmod(target, m.mode & 0o7777)
         for key, value in m.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
+                if key[13:].startswith("trusted.overlay."):
+                    # only whiteouts may produce overlayfs' own xattrs (redirects could escape)
+                    continue
                 try:
                     os.setxattr(
                         target, key[13:], value.encode("utf-8", "surrogateescape"),

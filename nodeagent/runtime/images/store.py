@@ -676,7 +676,11 @@ class ImageStore:
         # manifests are kept while some image still has a repo digest pointing at them
         return {r.split("@", 1)[1] for r in self._refs if "@" in r}
 
-    async def prune(self, *, all_images: bool = False) -> tuple[list[dict[str, str]], int]:
+    async def prune(
+        self, *, all_images: bool = False, select: Callable[[Image], bool] | None = None,
+    ) -> tuple[list[dict[str, str]], int]:
+        """Delete dangling (or, with ``all_images``, all) images no container uses;
+        ``select`` narrows further (``until``/``label`` filters)."""
         deleted: list[dict[str, str]] = []
         before = self.disk_usage()
         async with self._lock:
@@ -684,6 +688,8 @@ class ImageStore:
             for image_id in list(self._images):
                 dangling = image_id not in targeted
                 if not (dangling or all_images):
+                    continue
+                if select is not None and not select(self._build(image_id)):
                     continue
                 if self.users_of(image_id):
                     continue

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import Any
 
 import orjson
@@ -156,3 +157,45 @@ def matches(image: Image, filters: dict[str, list[str]], *, resolve: Any) -> boo
         if not any(fnmatch.fnmatchcase(n, pat) for pat in refs_f for n in names):
             return False
     return True
+
+
+_DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_until(text: str, *, now: float) -> float:
+    """Docker's ``until`` value: a Go duration before ``now``, a unix time or RFC 3339."""
+    if _DURATION_RE.match(text):
+        total = sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text))
+        return now - total
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    t = parse_time(text if "T" in text else text + "T00:00:00Z")
+    if t == 0.0:
+        raise ValueError(f"invalid filter 'until={text}'")
+    return t
+
+
+def prune_selector(filters: dict[str, list[str]], *, now: float) -> Any:
+    """A predicate for ``ImageStore.prune`` from the ``until`` and ``label`` filters."""
+    for key in filters:
+        if key not in ("dangling", "until", "label", "label!"):
+            raise ValueError(f"invalid filter '{key}'")
+    untils = [parse_until(v, now=now) for v in filters.get("until", [])]
+
+    def select(image: Image) -> bool:
+        created = parse_time(image.created)
+        if any(created >= u for u in untils):
+            return False
+        labels = (image.config.get("config") or {}).get("Labels") or {}
+        for v in filters.get("label", []):
+            k, eq, val = v.partition("=")
+            if k not in labels or (eq and labels[k] != val):
+                return False
+        for v in filters.get("label!", []):
+            k, eq, val = v.partition("=")
+            if k in labels and (not eq or labels[k] == val):
+                return False
+        return True
+
+    return select

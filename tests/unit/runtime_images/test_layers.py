@@ -134,3 +134,12 @@ def test_truncated_and_garbage_streams(tmp_path: Path) -> None:
         unpack_layer(io.BytesIO(gzip.compress(raw)[:-100]), tmp_path / "a")
     with pytest.raises(BadContent):
         unpack_layer(io.BytesIO(raw[:20000]), tmp_path / "b")
+
+
+def test_overlay_xattrs_from_the_archive_are_dropped(tmp_path: Path) -> None:
+    info, data = member("etc", type=tarfile.DIRTYPE)
+    info.pax_headers = {"SCHILY.xattr.trusted.overlay.redirect": "/../../x", "SCHILY.xattr.user.keep": "1"}
+    unpack_layer(io.BytesIO(tar_bytes([(info, data)])), tmp_path)
+    assert os.getxattr(tmp_path / "etc", "user.keep") == b"1"
+    with pytest.raises(OSError):
+        os.getxattr(tmp_path / "etc", "trusted.overlay.redirect")

@@ -123,3 +123,21 @@ def test_parse_manifest_rejects_bad_descriptors() -> None:
 )
 def test_pull_reference(from_image: str, tag: str, expected: str) -> None:
     assert str(pull_reference(from_image, tag)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("24h", 1_000_000 - 86400), ("1h30m", 1_000_000 - 5400), ("500", 500.0),
+     ("2024-01-01T00:00:00Z", 1704067200.0), ("2024-01-01", 1704067200.0)],
+)
+def test_parse_until(text: str, expected: float) -> None:
+    assert views.parse_until(text, now=1_000_000) == pytest.approx(expected)
+
+
+def test_prune_selector() -> None:
+    old = new_image([], [])  # created 2024-01-02
+    assert views.prune_selector({"until": ["2025-01-01T00:00:00Z"]}, now=0)(old) is True
+    assert views.prune_selector({"until": ["2023-01-01T00:00:00Z"]}, now=0)(old) is False
+    assert views.prune_selector({"label": ["a=b"]}, now=0)(old) is False
+    with pytest.raises(ValueError, match="invalid filter 'colour'"):
+        views.prune_selector({"colour": ["x"]}, now=0)
