@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to serve the Docker Engine API (unix://PATH)")
     parser.add_argument("--insecure-registry", action="append", default=[],
                         metavar="HOST:PORT|CIDR", help="registry reachable over plain HTTP")
+    parser.add_argument("--config-file", default="",
+                        help="daemon.json-style settings (only read when given): insecure-registries")
     parser.add_argument("--cri", default="", help="also serve CRI v1 on unix://PATH")
     parser.add_argument("--log-level", default="info")
 
@@ -32,6 +34,32 @@ def socket_path(host: str) -> Path:
     if not host.startswith("unix://"):
         raise SystemExit(f"skiff daemon: --host {host!r}: only unix://PATH is supported")
     return Path(host[len("unix://"):])
+
+
+def read_config_file(path: str) -> dict[str, object]:
+    """Read a Docker ``daemon.json``; errors name the file, line and key."""
+    import json
+
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SystemExit(f"skiff daemon: --config-file {path}: {exc.strerror}") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(
+            f"skiff daemon: --config-file {path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    if not isinstance(doc, dict):
+        raise SystemExit(f"skiff daemon: --config-file {path}: must be a JSON object")
+    known = {"insecure-registries"}
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        log.warning("daemon.json %s: ignoring settings this engine does not support: %s", path, ", ".join(unknown))
+    regs = doc.get("insecure-registries", [])
+    if not isinstance(regs, list) or not all(isinstance(r, str) for r in regs):
+        raise SystemExit(f"skiff daemon: --config-file {path}: insecure-registries must be a list of strings")
+    return doc
 
 
 def _clear_stale_socket(path: Path) -> None:
@@ -59,9 +87,12 @@ async def serve(args: argparse.Namespace) -> int:
     from skiff.nodeagent.runtime.engine import Engine, EngineConfig
 
     path = socket_path(args.host)
+    insecure = list(args.insecure_registry)
+    if args.config_file:
+        insecure += list(read_config_file(args.config_file).get("insecure-registries", []))  # type: ignore[call-overload]
     config = EngineConfig(
         root=Path(args.root).absolute(), host=args.host,
-        insecure_registries=list(args.insecure_registry), cri_endpoint=args.cri,
+        insecure_registries=insecure, cri_endpoint=args.cri,
     )
     engine = Engine(config)
     app = make_app(engine)

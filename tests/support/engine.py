@@ -63,6 +63,27 @@ def wait_for(cond, *, timeout: float, what: str, proc: subprocess.Popen[bytes] |
     raise TimeoutError(f"timed out waiting for {what}\n{tail}")
 
 
+def nsenter(netns: str | None) -> list[str]:
+    return ["nsenter", f"--net=/run/netns/{netns}"] if netns else []
+
+
+@contextlib.contextmanager
+def network_namespace(address: str) -> Iterator[str]:
+    """A fresh network namespace with lo up and an interface holding ``address``
+    (CIDR form), so a daemon inside has a non-loopback address; removed afterwards."""
+    name = f"skiffimg-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        # a veth pair with both ends inside (no dummy module on every kernel)
+        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"],
+                    ["ip", "addr", "add", address, "dev", "d0"], ["ip", "link", "set", "d1", "up"],
+                    ["ip", "link", "set", "d0", "up"]):
+            subprocess.run([*nsenter(name), *cmd], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
 # ---------------------------------------------------------------------------- daemon
 @dataclass
 class RunningDaemon:
@@ -111,14 +132,16 @@ def _ping(sock: Path) -> bool:
 
 
 @contextlib.contextmanager
-def skiff_daemon(workdir: Path, *, args: tuple[str, ...] = (), timeout: float = 30) -> Iterator[RunningDaemon]:
+def skiff_daemon(workdir: Path, *, args: tuple[str, ...] = (), timeout: float = 30,
+                 netns: str | None = None) -> Iterator[RunningDaemon]:
+    """``netns``: run the daemon in that network namespace (made by the test)."""
     workdir.mkdir(parents=True, exist_ok=True)
     root, sock, log = workdir / "root", workdir / "skiff.sock", workdir / "daemon.log"
     cfg = workdir / "docker-config"
     cfg.mkdir(exist_ok=True)
     with open(log, "ab") as logf:
         proc = subprocess.Popen(
-            [*SKIFF, "daemon", "--root", str(root), "--host", f"unix://{sock}", *args],
+            [*nsenter(netns), *SKIFF, "daemon", "--root", str(root), "--host", f"unix://{sock}", *args],
             stdout=logf, stderr=subprocess.STDOUT, cwd=REPO,
         )
     try:
@@ -254,6 +277,7 @@ class RunningRegistry:
     tls: bool = False
     ca: Path | None = None
     users: dict[str, str] = field(default_factory=dict)
+    netns: str | None = None
 
     @property
     def url(self) -> str:
@@ -267,16 +291,17 @@ class RunningRegistry:
 @contextlib.contextmanager
 def docker_registry(workdir: Path, *, htpasswd: dict[str, str] | None = None,
                     token: TokenIssuer | None = None, timeout: float = 20,
-                    log_level: str = "warn") -> Iterator[RunningRegistry]:
+                    log_level: str = "warn", netns: str | None = None,
+                    bind: str = "127.0.0.1") -> Iterator[RunningRegistry]:
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = free_port() if netns is None else 5000
     storage = workdir / "storage"
     log = workdir / "registry.log"
     lines = [
         "version: 0.1",
         "log:", f"  level: {log_level}",
         "storage:", "  filesystem:", f"    rootdirectory: {storage}", "  delete:", "    enabled: true",
-        "http:", f"  addr: 127.0.0.1:{port}", f"  secret: {uuid.uuid4().hex}",
+        "http:", f"  addr: {bind}:{port}", f"  secret: {uuid.uuid4().hex}",
     ]
     tls, ca = False, None
     if htpasswd is not None:
@@ -295,9 +320,14 @@ def docker_registry(workdir: Path, *, htpasswd: dict[str, str] | None = None,
     cfg = workdir / "config.yml"
     cfg.write_text("\n".join(lines) + "\n")
     with open(log, "ab") as logf:
-        proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=logf, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*nsenter(netns), "docker-registry", "serve", str(cfg)],
+                                stdout=logf, stderr=subprocess.STDOUT)
     try:
         def up() -> bool:
+            if netns is not None:
+                probe = f"import socket; socket.create_connection(('{bind}', {port}), timeout=0.5)"
+                return subprocess.run([*nsenter(netns), sys.executable, "-c", probe],
+                                      capture_output=True).returncode == 0
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     return True
@@ -305,7 +335,7 @@ def docker_registry(workdir: Path, *, htpasswd: dict[str, str] | None = None,
                 return False
 
         wait_for(up, timeout=timeout, what="docker-registry", proc=proc, log=log)
-        yield RunningRegistry(host=f"127.0.0.1:{port}", storage=storage, process=proc, log=log,
+        yield RunningRegistry(host=f"{bind}:{port}", netns=netns, storage=storage, process=proc, log=log,
                               tls=tls, ca=ca, users=dict(htpasswd or (token.users if token else {})))
     finally:
         _stop(proc)
@@ -315,7 +345,8 @@ def docker_registry(workdir: Path, *, htpasswd: dict[str, str] | None = None,
 
 def push_test_images(registry: RunningRegistry, *, only: str = "busybox,busybox-multi",
                      creds: str | None = None) -> None:
-    cmd = [sys.executable, str(REPO / "deploy/images/build_images.py"), "--registry", registry.host, "--only", only]
+    cmd = [*nsenter(registry.netns), sys.executable, str(REPO / "deploy/images/build_images.py"),
+           "--registry", registry.host, "--only", only]
     if creds:
         cmd += ["--creds", creds]
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)

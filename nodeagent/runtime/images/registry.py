@@ -62,6 +62,8 @@ def detect_media_type(body: bytes, header: str | None) -> str:
 
 def describe_client_error(method: str, url: str, exc: Exception) -> str:
     """Go-style wording, as the docker CLI users know it from dockerd."""
+    if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ClientOSError)) and "WRONG_VERSION_NUMBER" in str(exc):
+        return f'{method} "{url}": http: server gave HTTP response to HTTPS client'
     if isinstance(exc, aiohttp.ClientConnectorError):
         err = exc.os_error
         reason = (err.strerror or str(err)).lower() if err is not None else str(exc)
