@@ -1,0 +1,1 @@
+"""Cluster DNS: Services and EndpointSlices answered as ``<svc>.<ns>.svc.cluster.local``."""
