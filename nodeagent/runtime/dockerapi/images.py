@@ -91,6 +91,8 @@ def routes(engine: Engine) -> list[web.RouteDef]:
         if not from_image:
             raise BadRequest("fromImage or fromSrc is required")
         ref = pull_reference(from_image, q.get("tag", ""))
+        # `docker pull -a NAME` sends no tag: every tag of the repository (as dockerd)
+        all_tags = not q.get("tag") and _parse_ref(from_image).tag is None and _parse_ref(from_image).digest is None
         creds = _creds(request)
         stream = JsonStream(request)
         plat = None
@@ -102,8 +104,14 @@ def routes(engine: Engine) -> list[web.RouteDef]:
 
         async def work() -> None:
             try:
-                await pull(store, engine.registries, ref, credentials=creds, emit=stream.send,
-                           platform=plat, progress_text=progress_bar)
+                if all_tags:
+                    client = engine.registries.client(ref.domain, creds)
+                    for t in await client.list_tags(ref.path):
+                        await pull(store, engine.registries, ref.with_tag(t), credentials=creds,
+                                   emit=stream.send, platform=plat, progress_text=progress_bar)
+                else:
+                    await pull(store, engine.registries, ref, credentials=creds, emit=stream.send,
+                               platform=plat, progress_text=progress_bar)
             except BaseException:
                 await store.gc()
                 raise

@@ -131,6 +131,8 @@ async def _layer(
     await emit({"status": "Pulling fs layer", "progressDetail": {}, "id": short})
 
     async def fetch_and_unpack() -> Layer:
+        if sem.locked():
+            await emit({"status": "Waiting", "progressDetail": {}, "id": short})
         async with sem:
             blob_path = store.blob_path(desc["digest"])
             if blob_path.exists():

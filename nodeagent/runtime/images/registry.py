@@ -231,6 +231,27 @@ class RegistryClient:
                 )
 
     # -- manifests -----------------------------------------------------------------
+    async def list_tags(self, repo: str) -> list[str]:
+        """``GET /v2/<repo>/tags/list`` following ``Link`` pagination."""
+        tags: list[str] = []
+        path = f"/v2/{repo}/tags/list?n=1000"
+        for _ in range(100):
+            resp = await self.request("GET", path, scopes=[f"repository:{repo}:pull"])
+            async with resp:
+                body = await resp.read()
+                if resp.status == 404:
+                    raise RegistryError(f"repository {repo} not found: {_registry_message(body)}", status=404)
+                if resp.status in (401, 403):
+                    raise Unauthorized(_registry_message(body) or "unauthorized")
+                if resp.status != 200:
+                    raise RegistryError(f"tags list: HTTP {resp.status}: {_registry_message(body)}")
+                tags.extend(orjson.loads(body).get("tags") or [])
+                link = resp.headers.get("Link", "")
+            if not link.startswith("<"):
+                break
+            path = link[1 : link.index(">")]
+        return sorted(tags)
+
     async def get_manifest(self, repo: str, reference: str) -> tuple[bytes, str, str]:
         """Return ``(body, media type, digest)``; the digest is verified when asked by digest."""
         resp = await self.request(

@@ -81,3 +81,14 @@ def test_imported_image_pushes_gzip_layers_and_pulls_back(daemon: RunningDaemon,
     daemon.docker("rmi", ref)
     daemon.docker("pull", ref)
     assert daemon.docker("inspect", "-f", "{{.Id}} {{.Config.Cmd}}", ref).stdout.strip() == f"{image_id} [cat /hello.txt]"
+
+
+def test_pull_all_tags(daemon: RunningDaemon, registry: RunningRegistry) -> None:
+    for tag in ("one", "two"):
+        subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+                        f"docker://{registry.host}/busybox", f"docker://{registry.host}/alltags:{tag}"],
+                       check=True, capture_output=True)
+    out = daemon.docker("pull", "-a", f"{registry.host}/alltags").stdout
+    assert "one: Pulling from alltags" in out and "two: Pulling from alltags" in out
+    tags = daemon.docker("images", "--format", "{{.Tag}}", f"{registry.host}/alltags").stdout.split()
+    assert sorted(tags) == ["one", "two"]
