@@ -191,6 +191,8 @@ def routes(engine: Engine) -> list[web.RouteDef]:
         try:
             filters = views.parse_filters(request.query.get("filters"))
             images = [i for i in store.list_images() if views.matches(i, filters, resolve=store.resolve)]
+            if filters.get("reference"):
+                images = [views.restrict_to_reference(i, filters["reference"]) for i in images]
         except ValueError as exc:
             raise BadRequest(str(exc)) from exc
         version = request[API_VERSION_KEY]

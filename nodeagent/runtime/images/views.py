@@ -159,6 +159,19 @@ def matches(image: Image, filters: dict[str, list[str]], *, resolve: Any) -> boo
     return True
 
 
+def restrict_to_reference(image: Image, patterns: list[str]) -> Image:
+    """With a ``reference`` filter dockerd lists only the matching tags/digests."""
+    import dataclasses
+
+    def ok(text: str) -> bool:
+        r = refs.parse_normalized(text)
+        return any(fnmatch.fnmatchcase(n, p) for p in patterns for n in (r.familiar_name(), r.familiar()))
+
+    return dataclasses.replace(
+        image, repo_tags=[t for t in image.repo_tags if ok(t)], repo_digests=[d for d in image.repo_digests if ok(d)]
+    )
+
+
 _DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
