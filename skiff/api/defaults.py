@@ -51,7 +51,7 @@ def _set(parent: Obj, key: str, value: Any) -> None:
 
 def image_pull_policy(image: str) -> str:
     """Always for ``:latest`` or an untagged image, IfNotPresent otherwise (digests included)."""
-    if "@" in image:
+    if "@" in image or not image:
         return "IfNotPresent"
     last = image.rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else ""
@@ -88,8 +88,7 @@ def _env(env: list[Any]) -> None:
 def _container(c: Any, *, host_network: bool) -> None:
     if not isinstance(c, dict):
         return
-    if isinstance(c.get("image"), str) and c["image"]:
-        _set(c, "imagePullPolicy", image_pull_policy(c["image"]))
+    _set(c, "imagePullPolicy", image_pull_policy(c.get("image") or ""))
     _set(c, "terminationMessagePath", "/dev/termination-log")
     _set(c, "terminationMessagePolicy", "File")
     _set(c, "resources", {})
