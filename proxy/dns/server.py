@@ -11,7 +11,7 @@ import asyncio
 import logging
 import socket
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import dns.asyncquery
@@ -178,9 +178,10 @@ async def _tcp_client(dns_: ClusterDNS, reader: asyncio.StreamReader, writer: as
 
 
 async def serve(dns_: ClusterDNS, host: str, port: int, *,
-                sockets: tuple[socket.socket, socket.socket] | None = None) -> Callable[[], None]:
+                sockets: tuple[socket.socket, socket.socket] | None = None
+                ) -> Callable[[], Awaitable[None]]:
     """Listen on UDP and TCP ``host:port`` (or on ``sockets``, (udp, tcp), already bound);
-    returns a function that stops both."""
+    returns a coroutine function that stops both and releases the ports."""
     loop = asyncio.get_running_loop()
     if sockets is None:
         udp, _ = await loop.create_datagram_endpoint(lambda: _UDP(dns_), local_addr=(host, port))
@@ -189,7 +190,9 @@ async def serve(dns_: ClusterDNS, host: str, port: int, *,
         udp, _ = await loop.create_datagram_endpoint(lambda: _UDP(dns_), sock=sockets[0])
         tcp = await asyncio.start_server(lambda r, w: _tcp_client(dns_, r, w), sock=sockets[1])
 
-    def close() -> None:
+    async def close() -> None:
         udp.close()
         tcp.close()
+        await tcp.wait_closed()
+        await asyncio.sleep(0)  # the datagram transport closes its socket on the next turn
     return close

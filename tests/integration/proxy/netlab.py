@@ -47,12 +47,7 @@ def socket_in(ns: str, kind: int = socket.SOCK_STREAM) -> socket.socket:
 
     def make() -> None:
         try:
-            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns into {ns}")
-            finally:
-                os.close(fd)
+            enter_netns(ns)
             result.append(socket.socket(socket.AF_INET, kind))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             result.append(exc)
@@ -155,3 +150,52 @@ class NetLab:
                 pod.proc.wait()
         for ns in reversed(self.namespaces):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def enter_netns(ns: str) -> None:
+    """Move the calling thread into namespace ``ns`` (for good: use a thread of its own)."""
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {ns}")
+    finally:
+        os.close(fd)
+
+
+class NetnsLoop:
+    """An asyncio loop on a thread living in namespace ``ns``: every socket it opens
+    (listening or outgoing, e.g. a DNS server's forwarding) is inside that namespace."""
+
+    def __init__(self, ns: str) -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        self._error: list[BaseException] = []
+        started = threading.Event()
+
+        def main() -> None:
+            try:
+                enter_netns(ns)
+            except BaseException as exc:  # noqa: BLE001
+                self._error.append(exc)
+                started.set()
+                return
+            asyncio.set_event_loop(self.loop)
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=main, daemon=True)
+        self.thread.start()
+        started.wait()
+        if self._error:
+            raise self._error[0]
+
+    def call(self, coro, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
