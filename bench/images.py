@@ -20,7 +20,6 @@ Everything lives in a temp dir and is removed; only loopback is used.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "deploy" / "images"))
 
-from tests.support.engine import docker_registry, free_port, skiff_daemon, wait_for  # noqa: E402
+from tests.support.engine import docker_registry, skiff_daemon, wait_for  # noqa: E402
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:

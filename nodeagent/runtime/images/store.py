@@ -1,12 +1,12 @@
-"""The image store: content-addressed blobs, unpacked layers, images and references.
+"""The image store: images and references over content-addressed blobs and layers.
 
 On disk (under the engine's ``<root>/image``)::
 
-    blobs/sha256/<hex>          manifests, configs, layer blobs as pulled/built
-    layers/<diffhex>/diff/      one unpacked layer, overlayfs-ready, shared by images
-    layers/<diffhex>/layer.json {diff_id, size, blobs: [descriptor...]}
-    images/<idhex>.json         {id, repo_digests, parent, layers, last_tag_time}
-    repositories.json           {"refs": {"<full ref>": "sha256:<id>"}}
+    blobs/sha256/<hex>          configs and layer blobs as pulled/built   (content.py)
+    layers/<diffhex>/diff/      one unpacked layer, overlayfs-ready, shared (content.py)
+    layers/<diffhex>/layer.json {diff_id, size, tar_size, blobs: [descriptor...]}
+    images/<idhex>.json         {id, parent, created_at, last_tag_time}
+    repositories.json           {"refs": {"<full ref>": "sha256:<id>"}} (tags and digests)
     tmp/                        downloads and unpacks in progress (wiped at open)
 
 Everything is written to ``tmp`` first and renamed into place, so an
@@ -39,33 +39,35 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import functools
-import hashlib
-import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
 from skiff.nodeagent.runtime.images import reference as refs
+from skiff.nodeagent.runtime.images.content import (
+    LAYER_MEDIA_TYPES,
+    MEDIA_DOCKER_LAYER_GZIP,
+    MEDIA_DOCKER_LAYER_TAR,
+    MEDIA_OCI_LAYER_GZIP,
+    MEDIA_OCI_LAYER_TAR,
+    MEDIA_OCI_LAYER_ZSTD,
+    ContentStore,
+    Layer,
+    _atomic_write,
+    _hex,
+    sha256_bytes,
+)
 from skiff.nodeagent.runtime.images.errors import BadContent, ImageConflict, ImageNotFound
-from skiff.nodeagent.runtime.images.layers import unpack_layer
 
-MEDIA_DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-MEDIA_DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
-MEDIA_OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-MEDIA_OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
-MEDIA_OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
-LAYER_MEDIA_TYPES = {
-    MEDIA_DOCKER_LAYER_GZIP, MEDIA_DOCKER_LAYER_TAR, MEDIA_OCI_LAYER_GZIP,
-    MEDIA_OCI_LAYER_TAR, MEDIA_OCI_LAYER_ZSTD,
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-}
-
+__all__ = [
+    "ImageStore", "Image", "Layer", "ContentStore", "LAYER_MEDIA_TYPES", "MEDIA_DOCKER_LAYER_GZIP",
+    "MEDIA_DOCKER_LAYER_TAR", "MEDIA_OCI_LAYER_GZIP", "MEDIA_OCI_LAYER_TAR", "MEDIA_OCI_LAYER_ZSTD",
+    "now_rfc3339", "parse_time", "sha256_bytes",
+]
 
 def now_rfc3339() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -92,38 +94,6 @@ def parse_time(text: str | None) -> float:
     return d.timestamp()
 
 
-def sha256_bytes(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _hex(digest: str) -> str:
-    algo, _, h = digest.partition(":")
-    if algo != "sha256" or len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
-        raise BadContent(f"unsupported or malformed digest {digest!r}")
-    return h
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-@dataclasses.dataclass
-class Layer:
-    diff_id: str
-    size: int
-    path: Path
-    blobs: list[dict[str, Any]]  # descriptors of compressed forms we hold
-
-    @property
-    def diff_dir(self) -> Path:
-        return self.path / "diff"
-
-
 @dataclasses.dataclass
 class Image:
     id: str
@@ -144,42 +114,28 @@ class Image:
         return self.id[7:19]
 
 
-class ImageStore:
+class ImageStore(ContentStore):
     def __init__(self, root: Path, *, config: Any = None) -> None:
-        self.root = Path(root)
+        super().__init__(root)
         self.engine_config = config
-        self.blobs = self.root / "blobs" / "sha256"
-        self.layers_dir = self.root / "layers"
         self.images_dir = self.root / "images"
-        self.tmp = self.root / "tmp"
         self.refs_file = self.root / "repositories.json"
         self._refs: dict[str, str] = {}
         self._images: dict[str, dict[str, Any]] = {}
         self._configs: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
-        self._inflight: dict[str, asyncio.Future[Any]] = {}
-        self._pins: dict[str, int] = {}
         self._usage: list[Callable[[str], list[str]]] = []
-        self.opened = False
         self._open_sync()
 
     # -- lifecycle -----------------------------------------------------------
     def _open_sync(self) -> None:
-        for d in (self.blobs, self.layers_dir, self.images_dir, self.root / "blobindex"):
-            d.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.images_dir.mkdir(parents=True, exist_ok=True)
         if self.refs_file.exists():
             self._refs = orjson.loads(self.refs_file.read_bytes()).get("refs", {})
         for f in self.images_dir.glob("*.json"):
             meta = orjson.loads(f.read_bytes())
             self._images[meta["id"]] = meta
-        # drop half-made layer dirs (no layer.json: the rename happened but not the meta)
-        for d in self.layers_dir.iterdir():
-            if not (d / "layer.json").exists():
-                shutil.rmtree(d, ignore_errors=True)
         self._refs = {k: v for k, v in self._refs.items() if v in self._images}
-        self.opened = True
 
     async def open(self) -> None:
         return None
@@ -202,247 +158,16 @@ class ImageStore:
             out.extend(fn(image_id))
         return out
 
-    # -- blobs -----------------------------------------------------------------
-    def blob_path(self, digest: str) -> Path:
-        return self.blobs / _hex(digest)
-
-    def has_blob(self, digest: str) -> bool:
-        return self.blob_path(digest).exists()
-
-    def read_blob(self, digest: str) -> bytes:
-        return self.blob_path(digest).read_bytes()
-
-    def put_blob_bytes(self, data: bytes, *, expect: str | None = None) -> str:
-        digest = sha256_bytes(data)
-        if expect is not None and expect != digest:
-            raise BadContent(f"digest mismatch: expected {expect}, got {digest}")
-        p = self.blob_path(digest)
-        if not p.exists():
-            _atomic_write(p, data)
-        return digest
-
-    def adopt_blob_file(self, tmp_file: Path, digest: str) -> Path:
-        """Move a verified temp file into the content store."""
-        p = self.blob_path(digest)
-        if p.exists():
-            tmp_file.unlink(missing_ok=True)
-        else:
-            os.replace(tmp_file, p)
-        return p
-
-    def temp_path(self, prefix: str = "dl-") -> Path:
-        return self.tmp / f"{prefix}{uuid.uuid4().hex}"
-
-    def pin(self, keys: Iterable[str]) -> None:
-        for k in keys:
-            self._pins[k] = self._pins.get(k, 0) + 1
-
-    def unpin(self, keys: Iterable[str]) -> None:
-        for k in keys:
-            n = self._pins.get(k, 0) - 1
-            if n <= 0:
-                self._pins.pop(k, None)
-            else:
-                self._pins[k] = n
-
-    # -- layers ------------------------------------------------------------------
-    def layer_path(self, diff_id: str) -> Path:
-        return self.layers_dir / _hex(diff_id)
-
-    def get_layer(self, diff_id: str) -> Layer | None:
-        p = self.layer_path(diff_id)
-        meta_file = p / "layer.json"
-        if not meta_file.exists():
-            return None
-        meta = orjson.loads(meta_file.read_bytes())
-        return Layer(diff_id=diff_id, size=meta["size"], path=p, blobs=meta.get("blobs", []))
-
-    def find_layer_by_blob(self, blob_digest: str) -> Layer | None:
-        """A layer we already unpacked from this compressed blob (pull fast path)."""
-        idx = self.root / "blobindex" / _hex(blob_digest)
-        if idx.exists():
-            layer = self.get_layer(idx.read_text().strip())
-            if layer is not None:
-                return layer
-        return None
-
-    def _index_blob(self, blob_digest: str, diff_id: str) -> None:
-        d = self.root / "blobindex"
-        d.mkdir(exist_ok=True)
-        _atomic_write(d / _hex(blob_digest), diff_id.encode())
-
-    def record_layer_blob(self, layer: Layer, descriptor: dict[str, Any]) -> None:
-        if any(b["digest"] == descriptor["digest"] for b in layer.blobs):
-            return
-        layer.blobs.append({k: descriptor[k] for k in ("mediaType", "digest", "size")})
-        meta = orjson.loads((layer.path / "layer.json").read_bytes())
-        meta["blobs"] = layer.blobs
-        _atomic_write(layer.path / "layer.json", orjson.dumps(meta))
-        self._index_blob(descriptor["digest"], layer.diff_id)
-
-    def note_blob_source(self, diff_id: str, blob_digest: str, repo_name: str) -> None:
-        """Remember a repository that holds this blob (push mounts it from there)."""
-        layer = self.get_layer(diff_id)
-        if layer is None:
-            return
-        for b in layer.blobs:
-            if b["digest"] == blob_digest and repo_name not in b.setdefault("sources", []):
-                b["sources"].append(repo_name)
-                meta = orjson.loads((layer.path / "layer.json").read_bytes())
-                meta["blobs"] = layer.blobs
-                _atomic_write(layer.path / "layer.json", orjson.dumps(meta))
-                return
-
-    def compressed_blob_sync(self, diff_id: str) -> dict[str, Any]:
-        """A gzip blob descriptor for the layer, compressing it once if needed."""
-        import gzip
-
-        layer = self.get_layer(diff_id)
-        if layer is None:
-            raise ImageNotFound(f"layer {diff_id} is not in the store")
-        for b in layer.blobs:
-            if b["mediaType"] in (MEDIA_DOCKER_LAYER_GZIP, MEDIA_OCI_LAYER_GZIP) and self.has_blob(b["digest"]):
-                return b
-        src, _ = self.open_layer_tar(diff_id)
-        tmp = self.temp_path("gz-")
-        try:
-            with src, open(tmp, "wb") as raw:
-                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
-                    shutil.copyfileobj(src, gz, 1 << 20)
-            desc = {"mediaType": MEDIA_DOCKER_LAYER_GZIP, "digest": _file_digest(tmp),
-                    "size": tmp.stat().st_size}
-            self.adopt_blob_file(tmp, desc["digest"])
-        finally:
-            tmp.unlink(missing_ok=True)
-        self.record_layer_blob(layer, desc)
-        return desc
-
-    def unpack_sync(
-        self, source: Path, *, blob: dict[str, Any] | None = None,
-        expect_diff_id: str | None = None, consume: bool = False,
-    ) -> Layer:
-        """Unpack the layer tar at ``source`` (blocking; use :meth:`add_layer`).
-
-        ``blob`` is the verified descriptor of ``source`` when it came from a
-        registry (the caller stores the blob). Without it, ``source`` itself
-        becomes the layer's blob (moved when ``consume``, else copied), so push
-        and save can use it later.
-        """
-        work = Path(tempfile.mkdtemp(prefix="unpack-", dir=self.tmp))
-        try:
-            (work / "diff").mkdir()
-            with open(source, "rb") as fh:
-                head = fh.read(4)
-                fh.seek(0)
-                diff_id, size, tar_size = unpack_layer(fh, work / "diff")
-            if expect_diff_id is not None and diff_id != expect_diff_id:
-                raise BadContent(
-                    f"layer diff ID mismatch: config says {expect_diff_id}, content is {diff_id}"
-                )
-            if blob is None:
-                blob = {
-                    "mediaType": MEDIA_DOCKER_LAYER_GZIP if head.startswith(b"\x1f\x8b") else MEDIA_DOCKER_LAYER_TAR,
-                    "digest": _file_digest(source),
-                    "size": source.stat().st_size,
-                }
-                dest = self.blob_path(blob["digest"])
-                if not dest.exists():
-                    if consume:
-                        os.replace(source, dest)
-                    else:
-                        tmpcopy = self.temp_path("blob-")
-                        shutil.copyfile(source, tmpcopy)
-                        os.replace(tmpcopy, dest)
-            existing = self.get_layer(diff_id)
-            if existing is not None:
-                self.record_layer_blob(existing, blob)
-                return existing
-            blobs = [{k: blob[k] for k in ("mediaType", "digest", "size")}]
-            _atomic_write(work / "layer.json", orjson.dumps(
-                {"diff_id": diff_id, "size": size, "tar_size": tar_size, "blobs": blobs}))
-            final = self.layer_path(diff_id)
-            try:
-                os.rename(work, final)
-            except OSError:
-                if self.get_layer(diff_id) is None:
-                    raise
-            self._index_blob(blob["digest"], diff_id)
-            layer = self.get_layer(diff_id)
-            assert layer is not None
-            return layer
-        finally:
-            if work.exists():
-                shutil.rmtree(work, ignore_errors=True)
-
-    async def add_layer(
-        self, source: Path | BinaryIO, *, blob: dict[str, Any] | None = None,
-        expect_diff_id: str | None = None, consume: bool = False,
-    ) -> Layer:
-        if not isinstance(source, Path):
-            spooled = self.temp_path("layer-")
-            await asyncio.to_thread(_spool, source, spooled)
-            source, consume = spooled, True
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(None, functools.partial(
-            self.unpack_sync, source, blob=blob, expect_diff_id=expect_diff_id, consume=consume))
-        try:
-            return await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            # A thread cannot be stopped: let it finish (or fail) before the caller's
-            # clean-up (gc after a failed pull) runs, so nothing lands afterwards.
-            await asyncio.wait([fut])
-            raise
-        finally:
-            if consume and source.parent == self.tmp:
-                source.unlink(missing_ok=True)
-
-    def open_layer_tar(self, diff_id: str) -> tuple[BinaryIO, int]:
-        """The uncompressed layer tar (for ``docker save``) and its size."""
-        from skiff.nodeagent.runtime.images.layers import open_decompressed
-
-        layer = self.get_layer(diff_id)
-        if layer is None:
-            raise ImageNotFound(f"layer {diff_id} is not in the store")
-        meta = orjson.loads((layer.path / "layer.json").read_bytes())
-        for b in layer.blobs:
-            p = self.blob_path(b["digest"])
-            if p.exists():
-                fh = open(p, "rb")
-                return open_decompressed(fh), int(meta.get("tar_size", -1))
-        raise ImageNotFound(f"layer {diff_id}: no stored blob")
 
     async def gc(self) -> list[str]:
         """Remove what no image (and no pin) references: after a failed pull/load."""
         async with self._lock:
             return self._gc()
 
-    async def once(self, key: str, factory: Callable[[], Any]) -> Any:
-        """Run ``await factory()`` once per key at a time; concurrent callers share it."""
-        fut = self._inflight.get(key)
-        if fut is not None:
-            return await asyncio.shield(fut)
-        fut = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
-        try:
-            result = await factory()
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved
-            raise
-        else:
-            fut.set_result(result)
-            return result
-        finally:
-            self._inflight.pop(key, None)
-
+    # -- images --------------------------------------------------------------
     def layer_dirs(self, image: Image) -> list[Path]:
         return [self.layer_path(d) / "diff" for d in image.diff_ids]
 
-    def layer_size(self, diff_id: str) -> int:
-        layer = self.get_layer(diff_id)
-        return layer.size if layer else 0
-
-    # -- images --------------------------------------------------------------------
     def _build(self, image_id: str) -> Image:
         meta = self._images[image_id]
         cfg = self._configs.get(image_id)
@@ -715,22 +440,6 @@ class ImageStore:
     def set_repo_digest(self, repo: refs.Reference, digest: str, image_id: str) -> None:
         self._refs[str(repo.with_digest(digest))] = image_id
         self._save_refs()
-
-
-def _file_digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            chunk = fh.read(1 << 20)
-            if not chunk:
-                break
-            sha.update(chunk)
-    return "sha256:" + sha.hexdigest()
-
-
-def _spool(src: BinaryIO, dest: Path) -> None:
-    with open(dest, "wb") as out:
-        shutil.copyfileobj(src, out, 1 << 20)
 
 
 def _go_arch() -> str:
