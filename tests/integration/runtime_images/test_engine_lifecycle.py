@@ -46,3 +46,51 @@ def test_concurrent_pulls_download_each_blob_once(tmp_path: Path) -> None:
             assert len(layer_digests) == 3
             # the config blob may be fetched once per pull; each layer blob only once in all
             assert [counts.get(dg, 0) for dg in layer_digests] == [1, 1, 1], counts
+
+
+def test_killed_mid_pull_leaves_no_half_layer(tmp_path: Path) -> None:
+    """SIGKILL during a pull; after restart the store holds only whole layers and the pull completes."""
+    import json
+    import os
+    import signal
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "images"))
+    import build_images  # type: ignore[import-not-found]
+
+    with docker_registry(tmp_path / "reg") as reg:
+        layers, config = build_images.big_image(layer_mb=8, count=3)
+        archive = tmp_path / "big.tar"
+        build_images.write_docker_archive(archive, layers, config, ["big:latest"])
+        build_images.skopeo_push(archive, f"{reg.host}/big:latest", tls_verify=False, creds=None)
+        ref = f"{reg.host}/big:latest"
+        with skiff_daemon(tmp_path / "engine") as d:
+            pull = subprocess.Popen(["docker", "pull", ref], env=d.env(), stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            assert pull.stdout is not None
+            for line in pull.stdout:
+                if "Downloading" in line or "Extracting" in line or "Download complete" in line:
+                    break
+            os.kill(d.process.pid, signal.SIGKILL)
+            d.process.wait()
+            pull.wait(30)
+        root = tmp_path / "engine" / "root" / "image"
+        with skiff_daemon(tmp_path / "engine") as d:
+            assert list((root / "tmp").iterdir()) == []
+            for layer in (root / "layers").iterdir():
+                assert (layer / "layer.json").exists() and (layer / "diff").is_dir()
+            out = d.docker("pull", ref).stdout
+            assert "Status: Downloaded newer image" in out
+            diff_ids = json.loads(d.docker("inspect", "-f", "{{json .RootFS.Layers}}", ref).stdout)
+            assert diff_ids == json.loads(config)["rootfs"]["diff_ids"]
+            import hashlib
+            import io
+            import tarfile
+
+            for i in range(3):
+                with tarfile.open(fileobj=io.BytesIO(layers[i + 1])) as tar:
+                    member = tar.extractfile(f"data/blob{i}.bin")
+                    assert member is not None
+                    want = hashlib.sha256(member.read()).hexdigest()
+                data = d.root / "image" / "layers" / diff_ids[i + 1][7:] / "diff" / "data" / f"blob{i}.bin"
+                assert hashlib.sha256(data.read_bytes()).hexdigest() == want
