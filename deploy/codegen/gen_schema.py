@@ -402,10 +402,42 @@ def build() -> dict[str, Any]:
         if full in definitions:
             raise ValueError(f"two client classes map to {full}")
         definitions[full] = d
+    _fill_reference_descriptions(definitions, gvk_names={f"{owner[c]}.{short_name(c)}" for c in gvk})
     return {
         "source": f"kubernetes python client {kubernetes.__version__}",
         "definitions": dict(sorted(definitions.items())),
     }
+
+
+CONVENTIONS = "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md"
+
+
+def _fill_reference_descriptions(definitions: dict[str, Any], *, gvk_names: set[str]) -> None:
+    """The client drops the descriptions of fields whose type is another model; put back
+    Kubernetes' standard wording for metadata/spec/status and the referenced type's own
+    description elsewhere, so ``kubectl explain`` has something to say about every field."""
+    for name, d in definitions.items():
+        kind = name.rsplit(".", 1)[-1]
+        for prop_name, prop in d.get("properties", {}).items():
+            if "description" in prop:
+                continue
+            ref = prop.get("$ref") or prop.get("items", {}).get("$ref") or ""
+            target = ref.rsplit("/", 1)[-1]
+            if name in gvk_names and prop_name == "metadata":
+                text = ("Standard list metadata. More info: " + CONVENTIONS + "#types-kinds" if kind.endswith("List")
+                        else "Standard object's metadata. More info: " + CONVENTIONS + "#metadata")
+            elif name in gvk_names and prop_name == "spec":
+                text = (f"Specification of the desired behavior of the {kind}. More info: "
+                        + CONVENTIONS + "#spec-and-status")
+            elif name in gvk_names and prop_name == "status":
+                text = (f"Most recently observed status of the {kind}. This data may not be up to date. "
+                        "Populated by the system. Read-only. More info: " + CONVENTIONS + "#spec-and-status")
+            elif target in definitions:
+                text = definitions[target].get("description", "")
+            else:
+                continue
+            if text:
+                d["properties"][prop_name] = {"description": text, **prop}
 
 
 def main() -> None:
