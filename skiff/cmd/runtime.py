@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--additional-gids", "-g", action="append", default=[])
     p.add_argument("--no-new-privs", action="store_true")
     p.add_argument("id")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("exec_args", nargs=argparse.REMAINDER, metavar="COMMAND")
 
 
 def parse_signal(text: str) -> int:
@@ -90,10 +90,10 @@ def _exec_process(args: argparse.Namespace, base: dict) -> dict:  # type: ignore
     if args.process:
         with open(args.process) as f:
             return json.load(f)  # type: ignore[no-any-return]
-    if not args.command:
+    if not args.exec_args:
         raise ValueError("exec: a command or --process is required")
     proc = dict(base)
-    proc["args"] = list(args.command)
+    proc["args"] = list(args.exec_args)
     proc["terminal"] = bool(args.tty)
     proc["env"] = list(base.get("env") or []) + list(args.env)
     if args.cwd:

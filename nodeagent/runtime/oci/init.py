@@ -263,7 +263,7 @@ def step_seccomp_late(ctx: InitContext, sys: sc.Syscalls) -> None:
 
 
 def step_exec(ctx: InitContext, sys: sc.Syscalls) -> None:
-    sys.exec([ctx.exec_path or ctx.process["args"][0], *ctx.process["args"][1:]], ctx.process.get("env") or [])
+    sys.exec(ctx.exec_path or ctx.process["args"][0], list(ctx.process["args"]), ctx.process.get("env") or [])
 
 
 FINAL_STEPS: list[tuple[str, Step]] = [("seccomp", step_seccomp_late), ("exec", step_exec)]

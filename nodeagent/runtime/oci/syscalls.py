@@ -80,7 +80,7 @@ class Syscalls(Protocol):
     def chdir(self, path: str) -> None: ...
     def setsid_ctty(self, fd: int) -> None: ...
     def load_seccomp(self, profile: dict[str, Any]) -> None: ...
-    def exec(self, args: list[str], env: list[str]) -> None: ...
+    def exec(self, path: str, args: list[str], env: list[str]) -> None: ...
 
 
 class LinuxSyscalls:
@@ -220,9 +220,9 @@ class LinuxSyscalls:
 
         load(profile, self._ct)
 
-    def exec(self, args: list[str], env: list[str]) -> None:
+    def exec(self, path: str, args: list[str], env: list[str]) -> None:
         envd = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
-        os.execvpe(args[0], args, envd)
+        os.execve(path, args, envd)
 
 
 class RecordingSyscalls:
