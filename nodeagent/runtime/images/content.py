@@ -204,6 +204,7 @@ class ContentStore:
     def unpack_sync(
         self, source: Path, *, blob: dict[str, Any] | None = None,
         expect_diff_id: str | None = None, consume: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Layer:
         """Unpack the layer tar at ``source`` (blocking; use :meth:`add_layer`).
 
@@ -218,7 +219,10 @@ class ContentStore:
             with open(source, "rb") as fh:
                 head = fh.read(4)
                 fh.seek(0)
-                diff_id, size, tar_size = unpack_layer(fh, work / "diff")
+                reader: BinaryIO = fh
+                if progress is not None:
+                    reader = _ProgressReader(fh, os.fstat(fh.fileno()).st_size, progress)  # type: ignore[assignment]
+                diff_id, size, tar_size = unpack_layer(reader, work / "diff")
             if expect_diff_id is not None and diff_id != expect_diff_id:
                 raise BadContent(
                     f"layer diff ID mismatch: config says {expect_diff_id}, content is {diff_id}"
@@ -261,14 +265,20 @@ class ContentStore:
     async def add_layer(
         self, source: Path | BinaryIO, *, blob: dict[str, Any] | None = None,
         expect_diff_id: str | None = None, consume: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Layer:
+        """Unpack a layer (see :meth:`unpack_sync`) in a worker thread.
+
+        ``progress(done, total)`` is called from that thread with the bytes read.
+        """
         if not isinstance(source, Path):
             spooled = self.temp_path("layer-")
             await asyncio.to_thread(_spool, source, spooled)
             source, consume = spooled, True
         loop = asyncio.get_running_loop()
         fut = loop.run_in_executor(None, functools.partial(
-            self.unpack_sync, source, blob=blob, expect_diff_id=expect_diff_id, consume=consume))
+            self.unpack_sync, source, blob=blob, expect_diff_id=expect_diff_id, consume=consume,
+            progress=progress))
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
@@ -318,6 +328,27 @@ class ContentStore:
         layer = self.get_layer(diff_id)
         return layer.size if layer else 0
 
+
+
+class _ProgressReader:
+    """Reports how much of the source has been read, at most ten times a second."""
+
+    def __init__(self, inner: BinaryIO, total: int, report: Callable[[int, int], None]) -> None:
+        import time
+
+        self._time = time.monotonic
+        self.inner, self.total, self.report = inner, total, report
+        self.done = 0
+        self.last = 0.0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        self.done += len(data)
+        now = self._time()
+        if now - self.last >= 0.1:
+            self.last = now
+            self.report(self.done, self.total)
+        return data
 
 
 def _file_digest(path: Path) -> str:

@@ -92,9 +92,12 @@ async def pull(
     store.pin(pins)
     try:
         sem = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
+        # layers download and unpack in parallel, but report "Pull complete" bottom-up as dockerd
+        done = [asyncio.Event() for _ in layer_descs]
         tasks = [
-            asyncio.create_task(_layer(store, client, ref.path, desc, diff_id, sem, emit, progress_text))
-            for desc, diff_id in zip(layer_descs, diff_ids)
+            asyncio.create_task(_layer(store, client, ref.path, desc, diff_id, sem, emit, progress_text,
+                                       after=done[i - 1] if i else None, done=done[i]))
+            for i, (desc, diff_id) in enumerate(zip(layer_descs, diff_ids))
         ]
         try:
             await asyncio.gather(*tasks)
@@ -122,11 +125,13 @@ async def pull(
 async def _layer(
     store: ImageStore, client: Any, repo: str, desc: dict[str, Any], diff_id: str,
     sem: asyncio.Semaphore, emit: Emit, progress_text: Callable[[int, int], str] | None,
+    *, after: asyncio.Event | None, done: asyncio.Event,
 ) -> Layer:
     short = desc["digest"][7:19]
     existing = store.get_layer(diff_id)
     if existing is not None:
         await emit({"status": "Already exists", "progressDetail": {}, "id": short})
+        done.set()
         return existing
     await emit({"status": "Pulling fs layer", "progressDetail": {}, "id": short})
 
@@ -162,8 +167,17 @@ async def _layer(
                 await emit({"status": "Download complete", "progressDetail": {}, "id": short})
         await emit({"status": "Extracting", "progressDetail": {"current": 0, "total": desc["size"]},
                     "id": short})
+        loop = asyncio.get_running_loop()
+
+        def extracting(done: int, total: int) -> None:  # called from the unpack thread
+            msg: dict[str, Any] = {"status": "Extracting", "progressDetail": {"current": done, "total": total},
+                                   "id": short}
+            if progress_text is not None:
+                msg["progress"] = progress_text(done, total)
+            asyncio.run_coroutine_threadsafe(emit(msg), loop)
+
         try:
-            layer = await store.add_layer(source, blob=desc, expect_diff_id=diff_id)
+            layer = await store.add_layer(source, blob=desc, expect_diff_id=diff_id, progress=extracting)
         except BaseException:
             if source != blob_path:
                 source.unlink(missing_ok=True)
@@ -173,5 +187,8 @@ async def _layer(
         return layer
 
     layer: Layer = await store.once("layer:" + diff_id, fetch_and_unpack)
+    if after is not None:
+        await after.wait()
     await emit({"status": "Pull complete", "progressDetail": {}, "id": short})
+    done.set()
     return layer

@@ -18,6 +18,12 @@ def test_pull_shows_docker_progress_and_is_idempotent(daemon: RunningDaemon, reg
     assert out.count("Pull complete") + out.count("Already exists") == 3
     assert re.search(r"^Digest: sha256:[0-9a-f]{64}$", out, re.M)
     assert f"Status: Downloaded newer image for {ref}:latest" in out
+    import subprocess
+
+    layers = json.loads(subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],
+                                       check=True, capture_output=True, text=True).stdout)["Layers"]
+    completed = [line.split(":")[0] for line in out.splitlines() if line.endswith(": Pull complete")]
+    assert completed == [d[7:19] for d in layers][-len(completed):]  # bottom-up, as dockerd
     again = daemon.docker("pull", ref).stdout
     assert f"Status: Image is up to date for {ref}:latest" in again
 
