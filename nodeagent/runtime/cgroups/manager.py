@@ -23,7 +23,7 @@ class CgroupError(OSError):
 
 def _write(path: str, value: str) -> None:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
     except OSError as exc:
         raise CgroupError(exc.errno, f"cgroup {path}: {exc.strerror}") from None
     try:

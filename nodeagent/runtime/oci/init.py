@@ -279,7 +279,10 @@ def run_steps(steps: list[tuple[str, Step]], ctx: InitContext, sys: sc.Syscalls)
 
 class StepError(Exception):
     def __init__(self, step: str, cause: BaseException) -> None:
-        detail = cause.strerror if isinstance(cause, OSError) and cause.strerror and not cause.args[1:] else str(cause)
+        if isinstance(cause, OSError) and cause.strerror:
+            detail = cause.strerror + (f": {cause.filename}" if cause.filename else "")
+        else:
+            detail = str(cause)
         super().__init__(f"{step}: {detail}")
         self.step = step
 

@@ -79,12 +79,14 @@ class Runtime:
         own = own_cgroups()
         roots = [(c, m) for c, m in hier.v1.items()] + ([("", hier.unified)] if hier.unified else [])
         for ctrl, mnt in roots:
-            parent = Path(mnt) / own.get(ctrl, "/").lstrip("/") / self.cgroup_parent
-            if parent.is_dir():
-                for child in parent.iterdir():
-                    if child.is_dir():
-                        child.rmdir()
-                parent.rmdir()
+            # Under our own cgroup (skiff, runc) or the hierarchy root (crun's reading).
+            for parent in {Path(mnt) / own.get(ctrl, "/").lstrip("/") / self.cgroup_parent,
+                           Path(mnt) / self.cgroup_parent}:
+                if parent.is_dir():
+                    for child in parent.iterdir():
+                        if child.is_dir():
+                            child.rmdir()
+                    parent.rmdir()
 
 
 @pytest.fixture
