@@ -17,7 +17,7 @@ import hashlib
 import json
 from typing import Any
 
-from skiff.api import schema
+from skiff.api import openapi_proto, schema
 from skiff.api.resources import RESOURCES, Resource, group_versions
 
 V2_REF = "#/definitions/"
@@ -370,6 +370,16 @@ def document_bytes(gv_path: str) -> bytes:
 @functools.cache
 def v2_bytes() -> bytes:
     return json.dumps(v2_document(), separators=(",", ":"), sort_keys=True).encode()
+
+
+@functools.cache
+def v2_protobuf() -> bytes:
+    """``/openapi/v2`` as gnostic protobuf: what kubectl and client-go ask for (``Accept:
+    application/com.github.proto-openapi.spec.v2@v1.0+protobuf``, see ``V2_PROTOBUF``)."""
+    return openapi_proto.document(v2_document())
+
+
+V2_PROTOBUF = openapi_proto.CONTENT_TYPE
 
 
 def v3_hash(gv_path: str) -> str | None:
