@@ -256,9 +256,13 @@ def _merge_lists(lhs: list[Any], rhs: list[Any], t: Type) -> list[Any]:
 # -- removing paths (prune) -----------------------------------------------------------------------
 
 def remove_paths(obj: Any, paths: Iterable[Path], t: Type) -> Any:
-    """A copy of ``obj`` without the given member paths (deepest first)."""
+    """A copy of ``obj`` without the given member paths (a removed parent takes its children)."""
     out = copy.deepcopy(obj)
-    for path in sorted(paths, key=len, reverse=True):
+    chosen = set(paths)
+    # Only the topmost paths: removing a list item's key field first would make the item unfindable.
+    for path in sorted(chosen, key=len):
+        if any(path[:i] in chosen for i in range(1, len(path))):
+            continue
         _remove(out, path, t)
     return out
 
