@@ -10,6 +10,8 @@ Images (no download from any public hub):
   applet links, /etc/passwd, /etc/group; ``CMD ["sh"]``.
 * ``busybox-multi:latest`` busybox plus two small layers (a file, then a
   whiteout of it), for layer and history tests.
+* ``webserver:latest`` busybox plus /www/index.html; runs busybox's httpd on
+  port 80 in the foreground (``EXPOSE 80``), for Service and port demos.
 * ``bigimage:latest`` (only with ``--only bigimage``): busybox plus 4 layers of
   ~25 MB of incompressible data, for bench/images.py.
 
@@ -92,12 +94,14 @@ def layer_of(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def image_config(layers: list[bytes], history: list[dict[str, object]], *, cmd: list[str]) -> bytes:
+def image_config(layers: list[bytes], history: list[dict[str, object]], *, cmd: list[str],
+                 extra: dict[str, object] | None = None) -> bytes:
     cfg = {
         "architecture": "amd64",
         "os": "linux",
         "created": _created(),
-        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": cmd},
+        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": cmd,
+                   **(extra or {})},
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(l).hexdigest() for l in layers]},
         "history": history,
     }
@@ -121,10 +125,18 @@ def busybox_images() -> dict[str, tuple[list[bytes], bytes]]:
     base = busybox_layer()
     hist_base = {"created": _created(), "created_by": "/bin/sh -c #(nop) ADD file:busybox-static in / "}
     hist_cmd = {"created": _created(), "created_by": '/bin/sh -c #(nop)  CMD ["sh"]', "empty_layer": True}
+    www = layer_of({"www/index.html": b"<html><body><h1>Hello from Skiff</h1></body></html>\n"})
     one = layer_of({"etc/motd": b"hello from skiff\n"})
     two = layer_of({"etc/.wh.motd": b"", "srv/data.txt": b"layer three\n"})
     return {
         "busybox": ([base], image_config([base], [hist_base, hist_cmd], cmd=["sh"])),
+        "webserver": ([base, www], image_config([base, www], [
+            hist_base,
+            {"created": _created(), "created_by": "/bin/sh -c #(nop) COPY index.html /www/index.html"},
+            {"created": _created(), "created_by": '/bin/sh -c #(nop)  EXPOSE 80/tcp', "empty_layer": True},
+            {"created": _created(), "created_by": '/bin/sh -c #(nop)  CMD ["httpd" "-f" "-v" "-p" "80" "-h" "/www"]',
+             "empty_layer": True},
+        ], cmd=["httpd", "-f", "-v", "-p", "80", "-h", "/www"], extra={"ExposedPorts": {"80/tcp": {}}})),
         "busybox-multi": ([base, one, two], image_config([base, one, two], [
             hist_base, hist_cmd,
             {"created": _created(), "created_by": "/bin/sh -c echo hello from skiff > /etc/motd"},
@@ -169,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="keep the archives in this directory")
     ap.add_argument("--tls-verify", action="store_true")
     ap.add_argument("--creds", help="USER:PASS for the registry")
-    ap.add_argument("--only", default="busybox,busybox-multi")
+    ap.add_argument("--only", default="busybox,busybox-multi,webserver")
     args = ap.parse_args(argv)
     wanted = args.only.split(",")
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="skiff-images-"))

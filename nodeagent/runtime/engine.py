@@ -45,6 +45,8 @@ class EngineConfig:
     host: str = ""
     insecure_registries: list[str] = dataclasses.field(default_factory=list)
     cri_endpoint: str = ""
+    # docker config.json-format credentials for pulls that carry none (CRI, restarts)
+    registry_auth_file: Path | None = None
     # Docker reads extra CAs from /etc/docker/certs.d/HOST:PORT/ca.crt; same layout.
     certs_dir: Path = Path("/etc/docker/certs.d")
 
@@ -94,7 +96,9 @@ class Engine:
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o711)
         self.images = ImageStore(self.root / "image", config=config)
-        self.registries = Registries(is_insecure=config.is_insecure, certs_dir=config.certs_dir)
+        self.registries = Registries(
+            is_insecure=config.is_insecure, certs_dir=config.certs_dir, auth_file=config.registry_auth_file,
+        )
         self._subsystems: dict[str, Any] = {}
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []

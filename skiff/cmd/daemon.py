@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="HOST:PORT|CIDR", help="registry reachable over plain HTTP")
     parser.add_argument("--config-file", default="",
                         help="daemon.json-style settings (only read when given): insecure-registries")
+    parser.add_argument("--registry-auth-file", default="",
+                        help="credentials (docker config.json format) for pulls that carry none")
     parser.add_argument("--cri", default="", help="also serve CRI v1 on unix://PATH")
     parser.add_argument("--log-level", default="info")
 
@@ -93,6 +95,7 @@ async def serve(args: argparse.Namespace) -> int:
     config = EngineConfig(
         root=Path(args.root).absolute(), host=args.host,
         insecure_registries=insecure, cri_endpoint=args.cri,
+        registry_auth_file=Path(args.registry_auth_file).absolute() if args.registry_auth_file else None,
     )
     engine = Engine(config)
     app = make_app(engine)

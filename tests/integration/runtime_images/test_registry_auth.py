@@ -98,3 +98,30 @@ def test_skopeo_pushes_with_token_and_engine_pulls(daemon: RunningDaemon,
         assert "Status: Downloaded newer image" in out or "Image is up to date" in out
     finally:
         daemon.docker("logout", reg.host)
+
+
+def test_engine_auth_file_for_requests_without_credentials(registry: RunningRegistry,
+                                                           basic_registry: RunningRegistry, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Pulls that carry no X-Registry-Auth (CRI, docker-py without auth) use --registry-auth-file."""
+    import base64
+
+    import docker
+
+    from tests.support.engine import skiff_daemon
+
+    auth = tmp_path / "auth.json"
+    auth.write_text(json.dumps({"auths": {basic_registry.host: {
+        "auth": base64.b64encode(f"alice:{USERS['alice']}".encode()).decode()}}}))
+    with skiff_daemon(tmp_path / "engine", args=("--registry-auth-file", str(auth))) as d:
+        d.docker("pull", f"{registry.host}/busybox")
+        ref = f"{basic_registry.host}/authfile/app:v1"
+        d.docker("tag", f"{registry.host}/busybox", ref)
+        api = docker.APIClient(base_url=d.host, version="auto")
+        try:
+            out = list(api.push(ref, stream=True, decode=True))
+            assert any("aux" in m for m in out), out
+            api.remove_image(ref)
+            api.pull(ref)
+            assert ref in api.inspect_image(ref)["RepoTags"]
+        finally:
+            api.close()
