@@ -19,7 +19,7 @@ def in_overlay(lowerdir: str, mnt: Path, script: str) -> str:
     mnt.mkdir(exist_ok=True)
     proc = subprocess.run(
         ["unshare", "-m", "--propagation", "private", "sh", "-c",
-         f'mount -t overlay overlay -o lowerdir="$1" "$2" && chroot "$2" /bin/sh -c "$3"', "sh",
+         'mount -t overlay overlay -o lowerdir="$1" "$2" && chroot "$2" /bin/sh -c "$3"', "sh",
          lowerdir, str(mnt), script],
         capture_output=True, text=True, timeout=30,
     )
