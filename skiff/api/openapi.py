@@ -380,6 +380,16 @@ def v2_protobuf() -> bytes:
 
 
 V2_PROTOBUF = openapi_proto.CONTENT_TYPE
+#: What Kubernetes answers with: Go's mime parser rejects the '@' spelling clients send.
+V2_PROTOBUF_RESPONSE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def v2_response(accept: str) -> tuple[bytes, str]:
+    """``(body, content_type)`` for ``GET /openapi/v2`` given the request's Accept header:
+    gnostic protobuf when asked for (kubectl, client-go), JSON otherwise."""
+    if "com.github.proto-openapi.spec.v2" in accept:
+        return v2_protobuf(), V2_PROTOBUF_RESPONSE
+    return v2_bytes(), "application/json"
 
 
 def v3_hash(gv_path: str) -> str | None:

@@ -132,3 +132,16 @@ def test_v2_protobuf_decodes_as_gnostic_document() -> None:
                 query.append(fields(sub[3][0])[4][0].decode())
     assert {"fieldValidation", "dryRun"} <= set(query)
     assert openapi.V2_PROTOBUF == "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+
+
+@pytest.mark.parametrize(("accept", "ctype"), [
+    ("application/com.github.proto-openapi.spec.v2@v1.0+protobuf", openapi.V2_PROTOBUF_RESPONSE),
+    ("application/com.github.proto-openapi.spec.v2.v1.0+protobuf", openapi.V2_PROTOBUF_RESPONSE),
+    ("application/json", "application/json"),
+    ("", "application/json"),
+])
+def test_v2_response_negotiates(accept: str, ctype: str) -> None:
+    body, got = openapi.v2_response(accept)
+    assert got == ctype
+    if ctype == "application/json":
+        assert json.loads(body)["swagger"] == "2.0"
