@@ -459,7 +459,7 @@ def _controllerrevision_row(obj: Obj, now: dt.datetime) -> Cells:
 def _job_condition(status: Obj, kind: str) -> bool:
     for c in status.get("conditions") or ():
         if c.get("type") == kind:
-            return c.get("status") == "True"
+            return bool(c.get("status") == "True")
     return False
 
 

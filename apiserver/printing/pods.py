@@ -32,7 +32,7 @@ def _condition_true(status: Obj, kind: str) -> bool:
 
 def _terminated_reason(term: Obj, prefix: str) -> str:
     if term.get("reason"):
-        return prefix + term["reason"]
+        return prefix + str(term["reason"])
     if term.get("signal"):
         return f"{prefix}Signal:{term['signal']}"
     return f"{prefix}ExitCode:{term.get('exitCode', 0)}"

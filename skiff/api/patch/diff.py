@@ -142,10 +142,10 @@ def _diff_lists(old: list[Any], new: list[Any], schema: PatchSchema, merge_key: 
     if kind == "map":
         if not merge_key:
             raise PatchError(f"cannot diff list {field} of maps without a merge key", field=field)
-        adds, deletes = _diff_lists_of_maps(old, new, schema, merge_key, options)
+        adds, map_deletes = _diff_lists_of_maps(old, new, schema, merge_key, options)
         adds = _normalize_slice(adds, new, merge_key, True)
         same_order = [_hashable(o.get(merge_key)) for o in old] == [_hashable(n.get(merge_key)) for n in new]
-        adds = adds + deletes
+        adds = adds + map_deletes
         order: list[Any] = []
         if options.set_element_order and (
                 (not options.ignore_changes_and_additions and (adds or not same_order))

@@ -172,7 +172,7 @@ def compare(old: Any, new: Any, t: Type, *, maps_as_members: bool = True) -> tup
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
-    return a == b
+    return bool(a == b)
 
 
 # -- merge (apply) --------------------------------------------------------------------------------

@@ -179,4 +179,4 @@ def _json_equal(a: JSON, b: JSON) -> bool:
         return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
-    return a == b
+    return bool(a == b)

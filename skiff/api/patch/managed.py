@@ -224,4 +224,5 @@ def _prune(obj: Obj, dropped: set[Path], entries: dict[tuple[str, str, str], _En
     owned: set[Path] = set()
     for e in entries.values():
         owned.update(prefixes(e.fields))
-    return remove_paths(obj, {p for p in dropped if p not in owned}, t)
+    pruned: Obj = remove_paths(obj, {p for p in dropped if p not in owned}, t)
+    return pruned

@@ -178,11 +178,11 @@ def _merge_ordered_lists(original: Obj, patch: Obj, schema: PatchSchema, options
             raise PatchError(f"invalid patch: the value of {key} must be a list", field=key)
         list_key = key[len(SET_ELEMENT_ORDER):]
         found_original, found_patch = list_key in original, list_key in patch
-        original_list = original.get(list_key) if found_original else []
-        patch_list = patch.get(list_key) if found_patch else []
-        if found_original and not isinstance(original_list, list):
+        original_list: list[Any] = original.get(list_key) or [] if found_original else []
+        patch_list: list[Any] = patch.get(list_key) or [] if found_patch else []
+        if found_original and not isinstance(original.get(list_key) or [], list):
             raise PatchError(f"invalid value for {list_key}: expected a list", field=list_key)
-        if found_patch and not isinstance(patch_list, list):
+        if found_patch and not isinstance(patch.get(list_key) or [], list):
             raise PatchError(f"invalid patch: {list_key} must be a list", field=list_key)
         meta, sub = schema.field(list_key)
         merge_key = meta.merge_key or ""
@@ -339,7 +339,8 @@ def _partition_primitives(values: list[Any], by: list[Any]) -> tuple[list[Any], 
 
 def _partition_maps(values: list[Any], by: list[Any], merge_key: str) -> tuple[list[Any], list[Any]]:
     keys = {_hashable(b[merge_key]) for b in by if isinstance(b, dict) and merge_key in b}
-    in_by, others = [], []
+    in_by: list[Any] = []
+    others: list[Any] = []
     for v in values:
         (in_by if _key_of(v, merge_key) in keys else others).append(v)
     return in_by, others
