@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 MAX_BODY = 3 * 1024 * 1024
+#: kinds whose DELETE answers with the object rather than a Status, as Kubernetes' registries do
+RETURNS_DELETED_OBJECT = frozenset({"Pod", "Service", "ServiceAccount", "PersistentVolume",
+                                    "PersistentVolumeClaim", "StorageClass"})
 JSON = "application/json"
 
 
@@ -320,12 +323,12 @@ class ResourceHandlers:
         assert t.name is not None
         options = await self._delete_options(request)
         obj, gone = await self.registry.delete(t.resource, t.namespace, t.name, options, _write_opts(request))
-        if gone and t.resource.kind != "Pod":
+        if gone and t.resource.kind not in RETURNS_DELETED_OBJECT:
             details: Obj = {"name": t.name, "kind": t.resource.plural, "uid": obj["metadata"].get("uid")}
             if t.resource.group:
                 details["group"] = t.resource.group
             return respond(status.success(details=details), request=request)
-        return respond(obj, code=200 if gone else 200, request=request)
+        return respond(obj, request=request)
 
     async def delete_collection(self, request: web.Request, t: Target) -> web.Response:
         q = request.query

@@ -96,7 +96,7 @@ async def serve(args: argparse.Namespace) -> int:
     tasks: list[asyncio.Task[Any]] = []
     try:
         await server.start()
-        runner = web.AppRunner(server.build_app(), access_log=None, handle_signals=False)
+        runner = web.AppRunner(server.build_app(), access_log=None, handle_signals=False, shutdown_timeout=5)
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=tls_context(pki.cert, pki.key), backlog=1024)
         await site.start()
@@ -116,12 +116,14 @@ async def serve(args: argparse.Namespace) -> int:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if runner is not None:
-            await runner.cleanup()
         try:
+            # Stopping the cache closes every watch first, so open watch streams end
+            # instead of holding the HTTP shutdown for its whole timeout.
             await server.stop()
         except Exception:  # noqa: BLE001 - start may have failed half-way
             pass
+        if runner is not None:
+            await runner.cleanup()
         if etcd is not None:
             etcd.stop()
 

@@ -226,13 +226,20 @@ def test_service_ips_and_node_ports_are_unique(api: client.ApiClient, ns: str) -
 
 
 def test_too_large_object_is_refused(api: client.ApiClient, ns: str) -> None:
-    core = client.CoreV1Api(api)
+    apps = client.AppsV1Api(api)
+    env = [client.V1EnvVar(name=f"V{i}", value="y" * 100_000) for i in range(17)]  # ~1.7 MB, each value legal
+    big = client.V1Deployment(
+        metadata=client.V1ObjectMeta(name="big"),
+        spec=client.V1DeploymentSpec(selector=client.V1LabelSelector(match_labels={"a": "b"}),
+                                     template=client.V1PodTemplateSpec(
+                                         metadata=client.V1ObjectMeta(labels={"a": "b"}),
+                                         spec=client.V1PodSpec(containers=[client.V1Container(
+                                             name="c", image="busybox", env=env)]))))
     with pytest.raises(ApiException) as err:
-        core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="big"),
-                                                                 data={"x": "y" * (2 * 1024 * 1024)}))
-    assert err.value.status == 413
+        apps.create_namespaced_deployment(ns, big)
+    assert err.value.status == 413 and "too large" in err.value.body
     with pytest.raises(ApiException):
-        core.read_namespaced_config_map("big", ns)
+        apps.read_namespaced_deployment("big", ns)
 
 
 def test_watch_resumes_from_a_resource_version(api: client.ApiClient, ns: str) -> None:
