@@ -186,8 +186,7 @@ def _value(q: Any) -> Any:
 
 
 def _nonzero(q: Any) -> bool:
-    v = _value(q)
-    return v != 0
+    return bool(_value(q) != 0)
 
 
 def _pod(obj: Obj) -> None:
@@ -300,7 +299,9 @@ def _job(obj: Obj) -> None:
 
 def _job_selector(obj: Obj, spec: Obj) -> None:
     """The Job strategy's generated selector: needs ``metadata.uid``, so the server sets it first."""
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return
     uid, name = meta.get("uid"), meta.get("name")
     if not uid or spec.get("manualSelector") is True or spec.get("selector") is not None:
         return

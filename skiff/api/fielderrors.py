@@ -8,7 +8,8 @@ builds the whole 422 ``Status`` the API server returns. Pure data, no I/O.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
@@ -112,7 +113,7 @@ class FieldError:
     type: CauseType
     field: str
     detail: str = ""
-    value: Any = field(default=OMIT)
+    value: Any = dc_field(default=OMIT)
 
     @property
     def body(self) -> str:

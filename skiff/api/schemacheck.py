@@ -72,7 +72,7 @@ def _go_type(node: Node) -> str:
     if node.shape is Shape.MAP:
         return "map[string]" + _go_type(node.items)
     if node.shape is Shape.INTEGER:
-        return node.schema.get("format", "int32")
+        return str(node.schema.get("format", "int32"))
     if node.shape is Shape.NUMBER:
         return "float64"
     if node.shape is Shape.BOOLEAN:

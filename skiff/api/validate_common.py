@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeGuard
 
 from skiff.api import labels as labelsyntax
 from skiff.api import names
@@ -29,7 +29,7 @@ def as_list(v: Any) -> list[Any]:
     return v if isinstance(v, list) else []
 
 
-def is_int(v: Any) -> bool:
+def is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

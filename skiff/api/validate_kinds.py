@@ -117,7 +117,7 @@ def validate_deployment(obj: Obj) -> Errors:
     pds = spec.get("progressDeadlineSeconds")
     if is_int(pds):
         errs += nonnegative(pds, f"{p}.progressDeadlineSeconds")
-        if pds <= (spec.get("minReadySeconds") or 0):
+        if pds <= int(spec.get("minReadySeconds") or 0):
             errs.append(invalid(f"{p}.progressDeadlineSeconds", pds, "must be greater than minReadySeconds"))
     return errs
 
@@ -170,7 +170,7 @@ def validate_statefulset(obj: Obj) -> Errors:
     if sn:
         errs += [invalid(f"{p}.serviceName", sn, m) for m in names.is_dns1123_label(sn)]
     for i, t in enumerate(as_list(spec.get("volumeClaimTemplates"))):
-        errs += _validate_pvc_spec(as_dict(as_dict(t).get("spec")), f"{p}.volumeClaimTemplates[{i}].spec")
+        errs += _validate_pvc_spec(dict(as_dict(as_dict(t).get("spec"))), f"{p}.volumeClaimTemplates[{i}].spec")
     ordinals = as_dict(spec.get("ordinals"))
     errs += nonnegative(ordinals.get("start"), f"{p}.ordinals.start")
     return errs
@@ -592,7 +592,7 @@ def validate_pvc(obj: Obj) -> Errors:
 
 def validate_pvc_update(new: Obj, old: Obj) -> Errors:
     def masked(o: Obj) -> dict[str, Any]:
-        s = json.loads(json.dumps(_spec(o)))
+        s: dict[str, Any] = json.loads(json.dumps(_spec(o)))
         res = as_dict(s.get("resources"))
         if isinstance(res, dict):
             res.pop("requests", None)
