@@ -343,7 +343,7 @@ def docker_registry(workdir: Path, *, htpasswd: dict[str, str] | None = None,
             token.stop()
 
 
-def push_test_images(registry: RunningRegistry, *, only: str = "busybox,busybox-multi",
+def push_test_images(registry: RunningRegistry, *, only: str = "busybox,busybox-multi,webserver",
                      creds: str | None = None) -> None:
     cmd = [*nsenter(registry.netns), sys.executable, str(REPO / "deploy/images/build_images.py"),
            "--registry", registry.host, "--only", only]

@@ -1,4 +1,4 @@
-"""``docker save`` / ``docker load`` archives (the docker-archive format).
+"""``docker save`` / ``docker load`` archives (docker-archive; OCI layouts load too).
 
 Layout written by :func:`write_archive` (what dockerd < 25 writes, and what
 skopeo's ``docker-archive:`` reads)::
@@ -11,7 +11,9 @@ skopeo's ``docker-archive:`` reads)::
 :func:`read_archive` reads that (and skopeo's variant, whose layers are
 ``<digest>.tar``), verifying every layer against the config's diff IDs; entry
 names are only looked up, never extracted, so the archive cannot write outside
-the store.
+the store. An OCI image layout tar (``index.json`` + ``blobs/``, what docker 25+,
+``skopeo copy oci-archive:`` and buildkit write) loads as well; its names come from
+the ``io.containerd.image.name`` / ``org.opencontainers.image.ref.name`` annotations.
 """
 from __future__ import annotations
 
@@ -112,12 +114,15 @@ async def read_archive(
             assert f is not None
             return f.read()
 
-        if "manifest.json" not in members:
-            raise BadContent("invalid archive: manifest.json not found (not a docker save archive)")
-        try:
-            manifest = orjson.loads(read("manifest.json", what="file"))
-        except orjson.JSONDecodeError as exc:
-            raise BadContent(f"invalid archive: manifest.json: {exc}") from exc
+        if "manifest.json" in members:
+            try:
+                manifest = orjson.loads(read("manifest.json", what="file"))
+            except orjson.JSONDecodeError as exc:
+                raise BadContent(f"invalid archive: manifest.json: {exc}") from exc
+        elif "index.json" in members:
+            manifest = oci_layout_entries(lambda name: read(name, what="OCI blob"))
+        else:
+            raise BadContent("invalid archive: neither manifest.json (docker save) nor index.json (OCI layout) found")
         if not isinstance(manifest, list):
             raise BadContent("invalid archive: manifest.json is not a list")
         lines: list[str] = []
@@ -166,6 +171,45 @@ async def read_archive(
         finally:
             store.unpin(pins)
     return lines
+
+
+def _blob_name(digest: str) -> str:
+    algo, _, hexpart = str(digest).partition(":")
+    if algo != "sha256" or len(hexpart) != 64:
+        raise BadContent(f"invalid archive: OCI descriptor digest {digest!r}")
+    return f"blobs/sha256/{hexpart}"
+
+
+def oci_layout_entries(read: Callable[[str], bytes]) -> list[dict[str, Any]]:
+    """An OCI image layout (``index.json`` + ``blobs/``) as docker-archive manifest entries."""
+    from skiff.nodeagent.runtime.images.manifests import choose_platform, host_platform
+    from skiff.nodeagent.runtime.images.registry import INDEX_TYPES
+
+    try:
+        index = orjson.loads(read("index.json"))
+    except orjson.JSONDecodeError as exc:
+        raise BadContent(f"invalid archive: index.json: {exc}") from exc
+    entries = []
+    for desc in index.get("manifests") or []:
+        annotations = desc.get("annotations") or {}
+        name = annotations.get("io.containerd.image.name") or annotations.get("org.opencontainers.image.ref.name", "")
+        tags = []
+        try:
+            r = refs.parse_normalized(name) if name else None
+            if r is not None and r.tag:
+                tags = [r.familiar()]
+        except refs.ReferenceError:
+            pass
+        doc = orjson.loads(read(_blob_name(desc.get("digest", ""))))
+        if desc.get("mediaType") in INDEX_TYPES or "manifests" in doc:
+            inner = choose_platform(doc, host_platform())
+            doc = orjson.loads(read(_blob_name(inner["digest"])))
+        entries.append({
+            "Config": _blob_name((doc.get("config") or {}).get("digest", "")),
+            "RepoTags": tags,
+            "Layers": [_blob_name(layer.get("digest", "")) for layer in doc.get("layers") or []],
+        })
+    return entries
 
 
 def _copy(src: BinaryIO, dest: Path) -> None:

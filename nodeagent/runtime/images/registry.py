@@ -261,7 +261,7 @@ class RegistryClient:
         async with resp:
             body = await resp.read()
             if resp.status == 404:
-                raise RegistryError(f"manifest unknown: {_registry_message(body)}", status=404)
+                raise RegistryError(_registry_message(body) or "manifest unknown", status=404)
             if resp.status in (401, 403):
                 raise Unauthorized(f"{_registry_message(body) or 'unauthorized'}")
             if resp.status != 200:

@@ -209,3 +209,21 @@ def test_version_and_info(daemon: RunningDaemon) -> None:
     assert info["Driver"] == "overlay2"
     assert info["DockerRootDir"] == str(daemon.root)
     assert oct(daemon.socket.stat().st_mode & 0o777) == "0o600"
+
+
+def test_save_and_load_several_images_in_one_archive(daemon: RunningDaemon, registry: RunningRegistry, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    a, b = f"{registry.host}/busybox", f"{registry.host}/webserver"
+    daemon.docker("pull", a)
+    daemon.docker("pull", b)
+    daemon.docker("tag", a, "several/a:1")
+    daemon.docker("tag", b, "several/b:1")
+    ids = {r: daemon.docker("inspect", "-f", "{{.Id}}", r).stdout.strip() for r in ("several/a:1", "several/b:1")}
+    archive = tmp_path / "two.tar"
+    daemon.docker("save", "-o", str(archive), "several/a:1", "several/b:1")
+    manifest = json.loads(__import__("tarfile").open(archive).extractfile("manifest.json").read())
+    assert sorted(tag for entry in manifest for tag in entry["RepoTags"]) == ["several/a:1", "several/b:1"]
+    daemon.docker("rmi", "several/a:1", "several/b:1")
+    out = daemon.docker("load", "-i", str(archive)).stdout
+    assert "Loaded image: several/a:1" in out and "Loaded image: several/b:1" in out
+    for ref, image_id in ids.items():
+        assert daemon.docker("inspect", "-f", "{{.Id}}", ref).stdout.strip() == image_id

@@ -62,3 +62,14 @@ def test_skopeo_docker_archive_loads(daemon: RunningDaemon, registry: RunningReg
     cfg = json.loads(skopeo("inspect", "--tls-verify=false", "--config", f"docker://{registry.host}/busybox-multi"))
     layers = json.loads(daemon.docker("image", "inspect", "skopeo/loaded:v2").stdout)[0]["RootFS"]["Layers"]
     assert layers == cfg["rootfs"]["diff_ids"]
+
+
+def test_skopeo_oci_archive_loads(daemon: RunningDaemon, registry: RunningRegistry, tmp_path: Path) -> None:
+    archive = tmp_path / "oci.tar"
+    skopeo("copy", "--quiet", "--src-tls-verify=false", f"docker://{registry.host}/busybox-multi",
+           f"oci-archive:{archive}:skopeo/oci:v3")
+    out = daemon.docker("load", "-i", str(archive)).stdout
+    assert "Loaded image: skopeo/oci:v3" in out
+    cfg = json.loads(skopeo("inspect", "--config", f"oci-archive:{archive}"))
+    doc = json.loads(daemon.docker("image", "inspect", "skopeo/oci:v3").stdout)[0]
+    assert doc["RootFS"]["Layers"] == cfg["rootfs"]["diff_ids"]
