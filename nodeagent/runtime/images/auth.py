@@ -1,7 +1,9 @@
 """Registry credentials and auth challenges (pure functions, no I/O).
 
 * :func:`decode_registry_auth` reads the docker CLI's ``X-Registry-Auth`` header
-  (base64url JSON of ``{username, password, serveraddress, identitytoken}``).
+  (base64url JSON of ``{username, password, serveraddress, identitytoken}``);
+  :func:`decode_registry_config` reads ``docker build``'s ``X-Registry-Config``
+  (a map of registry -> auth config) for ``FROM`` pulls.
 * :func:`parse_challenges` reads ``WWW-Authenticate`` (``Bearer realm=..,service=..,
   scope=..`` or ``Basic realm=..``).
 * :func:`credentials_from_docker_config` reads ``~/.docker/config.json``-format
@@ -60,6 +62,25 @@ def decode_registry_auth(header: str | None) -> Credentials | None:
     if not isinstance(data, dict):
         raise ValueError("invalid X-Registry-Auth header: not an object")
     return credentials_from_auth_config(data)
+
+
+def decode_registry_config(header: str | None) -> dict[str, Credentials]:
+    """``X-Registry-Config`` (sent by ``docker build``): base64url JSON mapping
+    registry address -> auth config. Keys are normalised to ``host[:port]``."""
+    if not header:
+        return {}
+    try:
+        data = orjson.loads(_b64decode_any(header))
+    except (binascii.Error, orjson.JSONDecodeError, ValueError) as exc:
+        raise ValueError("invalid X-Registry-Config header: " + str(exc)) from exc
+    out: dict[str, Credentials] = {}
+    for key, cfg in (data or {}).items():
+        creds = credentials_from_auth_config(cfg) if isinstance(cfg, dict) else None
+        if creds is None:
+            continue
+        host = key.split("://", 1)[-1].split("/", 1)[0]
+        out["docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host] = creds
+    return out
 
 
 def credentials_from_auth_config(data: dict[str, Any]) -> Credentials | None:

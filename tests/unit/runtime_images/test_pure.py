@@ -141,3 +141,14 @@ def test_prune_selector() -> None:
     assert views.prune_selector({"label": ["a=b"]}, now=0)(old) is False
     with pytest.raises(ValueError, match="invalid filter 'colour'"):
         views.prune_selector({"colour": ["x"]}, now=0)
+
+
+def test_registry_config_header() -> None:
+    from skiff.nodeagent.runtime.images.auth import decode_registry_config
+
+    raw = {"https://index.docker.io/v1/": {"username": "hub", "password": "p"},
+           "127.0.0.1:5000": {"auth": base64.b64encode(b"alice:pw").decode()}, "empty": {}}
+    out = decode_registry_config(base64.urlsafe_b64encode(json.dumps(raw).encode()).decode())
+    assert out["docker.io"].username == "hub"
+    assert (out["127.0.0.1:5000"].username, out["127.0.0.1:5000"].password) == ("alice", "pw")
+    assert "empty" not in out
