@@ -11,6 +11,7 @@ update drains instead of refusing), and only this node's for a ``Local`` policy.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -180,7 +181,15 @@ def endpoints_for(sp: ServicePort, slices: Iterable[Mapping[str, Any]]) -> list[
                 prev = found.get((ip, e.port))
                 if prev is None or (e.ready and not prev.ready):
                     found[(ip, e.port)] = e
-    return sorted(found.values(), key=lambda e: (ipaddress.ip_address(e.ip), e.port))
+    return sorted(found.values(), key=_endpoint_order)
+
+
+def _endpoint_order(e: Endpoint) -> tuple[int, bytes, int]:
+    try:
+        packed = socket.inet_pton(socket.AF_INET6 if ":" in e.ip else socket.AF_INET, e.ip)
+    except OSError:
+        return (2, e.ip.encode(), e.port)
+    return (len(packed), packed, e.port)
 
 
 def _usable(eps: list[Endpoint]) -> list[Endpoint]:

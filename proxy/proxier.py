@@ -17,7 +17,7 @@ from typing import Any
 
 from skiff.proxy.iptables import Applier, ApplyError, SyncStats
 from skiff.proxy.model import NodeInfo
-from skiff.proxy.rules import render
+from skiff.proxy.rules import FragmentCache, render
 
 log = logging.getLogger("skiff.proxy")
 
@@ -60,6 +60,7 @@ class Proxier:
         self._last_full: float | None = None
         self._failed = False
         self.syncs = 0
+        self._render_caches: dict[str, FragmentCache] = {}
 
     # -- cache updates (from watch handlers) ---------------------------------------------
 
@@ -91,7 +92,8 @@ class Proxier:
         services, slices = list(self.services.values()), list(self.slices.values())
         try:
             for applier in self.appliers:
-                rs = render(services, slices, self.node, family=applier.family)
+                cache = self._render_caches.setdefault(applier.family.value, {})
+                rs = render(services, slices, self.node, family=applier.family, cache=cache)
                 stats.append(applier.apply(rs, full=full))
         except ApplyError:
             self._failed = True

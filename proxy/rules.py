@@ -25,6 +25,7 @@ Per service port (ns/name:port, protocol), as in kube-proxy:
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -87,8 +88,10 @@ class Ruleset:
         return sum(len(rules) for chains in self.tables.values() for rules in chains.values())
 
 
+@functools.lru_cache(maxsize=65536)
 def _hash(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+    # kube-proxy's: base32 of sha256, 16 characters (which only the first 10 bytes decide)
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()[:10]).decode()
 
 
 def svc_chain(sp: ServicePort) -> str:
@@ -109,7 +112,7 @@ def sep_chain(sp: ServicePort, ep: Endpoint) -> str:
 
 def _comment(text: str) -> str:
     text = text.replace('"', "")[:255]
-    return f'-m comment --comment "{text}"' if any(c.isspace() for c in text) else f"-m comment --comment {text}"
+    return f'-m comment --comment "{text}"' if " " in text else f"-m comment --comment {text}"
 
 
 def _host(ip: str, family: Family) -> str:
@@ -130,9 +133,40 @@ def _loopback(family: Family) -> str:
     return "::1/128" if family is Family.IPV6 else "127.0.0.0/8"
 
 
+Fragment = list[tuple[str, str, str | None]]  # (table, chain, rule or None: chain declared) in order
+FragmentCache = dict[tuple[ServicePort, Categorized, NodeInfo], Fragment]
+
+
+class _Recorder:
+    """Stands in for a ``Ruleset`` while one service port renders, so its rules can be replayed."""
+
+    def __init__(self) -> None:
+        self.fragment: Fragment = []
+
+    def chain(self, table: str, name: str) -> _RecordingChain:
+        self.fragment.append((table, name, None))
+        return _RecordingChain(self.fragment, table, name)
+
+
+class _RecordingChain:
+    def __init__(self, fragment: Fragment, table: str, name: str) -> None:
+        self.fragment, self.table, self.name = fragment, table, name
+
+    def append(self, rule: str) -> None:
+        self.fragment.append((self.table, self.name, rule))
+
+    def extend(self, rules: Iterable[str]) -> None:
+        for rule in rules:
+            self.append(rule)
+
+
 def render(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, Any]], node: NodeInfo, *,
-           family: Family = Family.IPV4) -> Ruleset:
-    """The whole ruleset for one IP family (``iptables`` for IPv4, ``ip6tables`` for IPv6)."""
+           family: Family = Family.IPV4, cache: FragmentCache | None = None) -> Ruleset:
+    """The whole ruleset for one IP family (``iptables`` for IPv4, ``ip6tables`` for IPv6).
+
+    ``cache``: the rules of each (service port, its endpoints) from the previous render,
+    reused when unchanged; replaced in place by the entries this render used.
+    """
     by_service: dict[str, list[Mapping[str, Any]]] = {}
     for sl in slices:
         key = slice_service_key(sl)
@@ -147,9 +181,24 @@ def render(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, 
     for name in (SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ):
         rs.chain("nat", name)
     _fixed_chains(rs, node)
+    used: FragmentCache = {}
     for sp in ports:
         eps = categorize(sp, endpoints_for(sp, by_service.get(sp.service_key, ())), node_name=node.name)
-        _service_port(rs, sp, eps, node)
+        key = (sp, eps, node)
+        fragment = cache.get(key) if cache is not None else None
+        if fragment is None:
+            rec = _Recorder()
+            _service_port(rec, sp, eps, node)  # type: ignore[arg-type]
+            fragment = rec.fragment
+        used[key] = fragment
+        tables = rs.tables
+        for table, chain, rule in fragment:
+            rules = tables[table].setdefault(chain, [])
+            if rule is not None:
+                rules.append(rule)
+    if cache is not None:
+        cache.clear()
+        cache.update(used)
     rs.chain("nat", SERVICES).append(
         f'{_comment("skiff service nodeports; NOTE: this must be the last rule in this chain")} '
         f"-m addrtype --dst-type LOCAL ! -d {_loopback(family)} -j {NODEPORTS}")

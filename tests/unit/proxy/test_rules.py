@@ -99,3 +99,16 @@ def test_stale_chains_only_with_our_prefix() -> None:
     assert "-X SKIFF-SVC-OLD" in text
     assert "KUBE-SVC-X" not in text
     assert "-X SKIFF-SERVICES" not in text
+
+
+def test_render_cache_gives_the_same_ruleset_and_follows_changes() -> None:
+    services = [service(f"s{i}", cluster_ip=f"10.96.0.{i + 1}", sessionAffinity="ClientIP" if i % 2 else "None")
+                for i in range(6)]
+    slices = [endpoint_slice(f"s{i}", [endpoint(f"10.244.{i}.{k}") for k in range(1, 4)]) for i in range(6)]
+    cache: dict = {}
+    first = render(services, slices, NODE, cache=cache)
+    assert first.tables == render(services, slices, NODE).tables
+    slices[2] = endpoint_slice("s2", [endpoint("10.244.9.9")])
+    again = render(services[:5], slices, NODE, cache=cache)
+    assert again.tables == render(services[:5], slices, NODE).tables
+    assert len(cache) == 5  # s5 dropped from the cache with its Service
