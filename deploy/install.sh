@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   etcd-server runc crun containerd docker-registry busybox-static skopeo
-  iptables iproute2 containernetworking-plugins apache2-utils python3-venv
+  iptables iproute2 conntrack containernetworking-plugins apache2-utils python3-venv
 )
 
 missing=()
