@@ -107,9 +107,16 @@ class ApiServer:
         r.add_get("/apis/{group}", self._api_group)
         r.add_get("/apis/{group}/{version}", self._api_group_version)
         r.add_post("/api/v1/namespaces/{namespace}/bindings", self._legacy_binding(handlers))
+        r.add_get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", self._no_crds)
         r.add_route("*", "/api/{tail:.+}", handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", handlers.handle)
         return app
+
+    async def _no_crds(self, request: web.Request) -> web.Response:
+        """Skiff serves no custom resources yet; kubectl's client-side validation lists CRDs
+        to tell an unknown kind from a custom one, so the (always empty) list is answered."""
+        return respond({"kind": "CustomResourceDefinitionList", "apiVersion": "apiextensions.k8s.io/v1",
+                        "metadata": {"resourceVersion": str(self.cache.revision)}, "items": []})
 
     @staticmethod
     def _legacy_binding(handlers: ResourceHandlers) -> Any:
@@ -237,7 +244,9 @@ class ApiServer:
     async def _openapi_v2(self, request: web.Request) -> web.Response:
         from skiff.api import openapi
 
-        return respond(openapi.v2_document())
+        # kubectl and client-go ask for gnostic protobuf only; others get JSON.
+        body, ctype = openapi.v2_response(request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": ctype})
 
     async def _openapi_v3_index(self, request: web.Request) -> web.Response:
         from skiff.api import openapi
@@ -247,10 +256,10 @@ class ApiServer:
     async def _openapi_v3(self, request: web.Request) -> web.Response:
         from skiff.api import openapi
 
-        doc = openapi.v3_document(request.match_info["path"])
-        if doc is None:
+        path = request.match_info["path"]
+        if openapi.v3_document(path) is None:
             raise web.HTTPNotFound()
-        resp = respond(doc)
+        resp = web.Response(body=openapi.document_bytes(path), content_type="application/json")
         resp.headers["Cache-Control"] = "public, immutable" if "hash" in request.query else "no-cache"
         return resp
 

@@ -125,7 +125,8 @@ def test_patch_label_annotate_scale(kubectl: Kubectl) -> None:
     assert containers == {"web": "busybox:1.37", "side": "busybox:1.36"}  # strategic merge by name
     assert obj["spec"]["replicas"] == 4
     assert kubectl.run("label", "deploy", "p", "tier=web").stdout.strip() == "deployment.apps/p labeled"
-    assert kubectl.run("annotate", "deploy", "p", "note=hi").stdout.strip() == "deployment.apps/p annotated"
+    # kubectl 1.27 itself prints "annotate", later versions "annotated"
+    assert kubectl.run("annotate", "deploy", "p", "note=hi").stdout.strip().startswith("deployment.apps/p annotate")
     assert kubectl.run("scale", "deploy", "p", "--replicas=1").stdout.strip() == "deployment.apps/p scaled"
     obj = json.loads(kubectl.run("get", "deploy", "p", "-o", "json").stdout)
     assert obj["metadata"]["labels"]["tier"] == "web" and obj["metadata"]["annotations"]["note"] == "hi"
