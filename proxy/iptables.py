@@ -12,15 +12,19 @@ them in another network namespace; tests of pure logic use a recording fake).
 """
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
+from skiff.proxy.conntrack import stale_flow_commands
 from skiff.proxy.model import Family
 from skiff.proxy.restore import restore_text
-from skiff.proxy.rules import JUMPS, PREFIX, TABLES, Jump, Ruleset
+from skiff.proxy.rules import JUMPS, PREFIX, TABLES, Jump, Ruleset, UdpTargets
+
+log = logging.getLogger("skiff.proxy")
 
 
 class Backend(str, Enum):
@@ -107,6 +111,7 @@ class Applier:
         self.runner: Runner = runner or SubprocessRunner()
         self.wait_seconds = wait_seconds
         self._last: Ruleset | None = None
+        self._udp: dict[str, UdpTargets] = {}  # UDP targets of the last ruleset applied
 
     def read_state(self) -> KernelState:
         state = KernelState()
@@ -130,7 +135,17 @@ class Applier:
         if text:
             self._restore(text)
         self._last = rs
+        self._clear_stale_flows(rs)
         return SyncStats(full=is_full, bytes=len(text), chains_written=text.count("\n:"))
+
+    def _clear_stale_flows(self, rs: Ruleset) -> None:
+        for argv in stale_flow_commands(self._udp, rs.udp, family=self.family):
+            try:
+                self.runner.run(argv)
+            except ApplyError as exc:
+                if "0 flow entries" not in str(exc):
+                    log.warning("clearing stale UDP flows: %s", exc)
+        self._udp = dict(rs.udp)
 
     def _restore(self, text: str) -> None:
         argv = [self.backend.command(self.family, "restore"), "--noflush", f"--wait={self.wait_seconds}"]

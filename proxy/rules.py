@@ -73,6 +73,16 @@ JUMPS: tuple[Jump, ...] = (
 TABLES = ("filter", "nat")
 
 
+@dataclass(frozen=True)
+class UdpTargets:
+    """Where a UDP service port's traffic goes; conntrack must forget flows to endpoints that left."""
+
+    cluster_ip: str | None
+    node_port: int | None
+    external_ips: tuple[str, ...]
+    endpoints: frozenset[str]
+
+
 @dataclass
 class Ruleset:
     """Chains in order of declaration, each a list of rule specs (without ``-A CHAIN``)."""
@@ -80,6 +90,7 @@ class Ruleset:
     family: Family = Family.IPV4
     tables: dict[str, dict[str, list[str]]] = field(default_factory=lambda: {t: {} for t in TABLES})
     jumps: tuple[Jump, ...] = JUMPS
+    udp: dict[str, UdpTargets] = field(default_factory=dict)  # by service port key
 
     def chain(self, table: str, name: str) -> list[str]:
         return self.tables[table].setdefault(name, [])
@@ -191,6 +202,9 @@ def render(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, 
             _service_port(rec, sp, eps, node)  # type: ignore[arg-type]
             fragment = rec.fragment
         used[key] = fragment
+        if sp.protocol == "UDP":
+            rs.udp[sp.key] = UdpTargets(sp.cluster_ip, sp.node_port, sp.external_ips,
+                                        frozenset(e.ip for e in eps.cluster + eps.local))
         tables = rs.tables
         for table, chain, rule in fragment:
             rules = tables[table].setdefault(chain, [])

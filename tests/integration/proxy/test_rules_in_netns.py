@@ -6,6 +6,7 @@ with ``nsenter`` in the node namespace) and checks what connections do.
 from __future__ import annotations
 
 import collections
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from skiff.proxy.iptables import Applier, Backend, SubprocessRunner
 from skiff.proxy.model import NodeInfo
 from skiff.proxy.proxier import Proxier
 from skiff.proxy.rules import JUMPS
-from tests.integration.proxy.netlab import NODE_IP, OUTSIDE_IP, POD_GATEWAY, NetLab, ask, in_ns
+from tests.integration.proxy.netlab import NODE_IP, OUTSIDE_IP, POD_GATEWAY, NetLab, ask, in_ns, socket_in
 from tests.unit.proxy.builders import endpoint, endpoint_slice, service
 
 pytestmark = pytest.mark.integration
@@ -116,6 +117,24 @@ def test_removed_endpoint_stops_receiving_with_an_incremental_sync(lab: NetLab, 
     # and the endpoint's chain is gone from the kernel
     save = in_ns(lab.node, proxier.appliers[0].backend.command(proxier.appliers[0].family, "save"), "-t", "nat")
     assert lab.pods["pod-c"].ip not in save and lab.pods["pod-a"].ip in save
+
+
+def test_udp_flow_to_a_removed_endpoint_is_forgotten(lab: NetLab, proxier: Proxier) -> None:
+    load(proxier, *map(list, zip(web(lab, ["pod-a", "pod-b"]))))
+    with socket_in(lab.pods["client"].ns, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+
+        def who() -> str:
+            s.sendto(b"who\n", (CLUSTER_IP, 81))
+            return s.recv(512).decode().split()[0]
+
+        first = who()
+        assert {who() for _ in range(10)} == {first}  # one source port: one conntrack entry, one endpoint
+        other = "pod-b" if first == "pod-a" else "pod-a"
+        proxier.on_event("EndpointSlice", "MODIFIED", web(lab, [other])[1])
+        proxier.sync_once()
+        # the removed pod still runs: only a cleared conntrack entry moves the flow
+        assert who() == other
 
 
 def test_service_without_endpoints_refuses(lab: NetLab, proxier: Proxier) -> None:

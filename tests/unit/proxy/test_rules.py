@@ -112,3 +112,24 @@ def test_render_cache_gives_the_same_ruleset_and_follows_changes() -> None:
     again = render(services[:5], slices, NODE, cache=cache)
     assert again.tables == render(services[:5], slices, NODE).tables
     assert len(cache) == 5  # s5 dropped from the cache with its Service
+
+
+def test_stale_udp_flows_cleared_for_removed_endpoints_and_first_endpoints() -> None:
+    from skiff.proxy.conntrack import stale_flow_commands
+
+    dns_svc = service("dns", cluster_ip="10.96.0.10", type_="NodePort",
+                      ports=[{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53, "nodePort": 30053}])
+    ports = [{"name": "dns", "port": 53, "protocol": "UDP"}]
+    two = render([dns_svc], [endpoint_slice("dns", [endpoint("10.244.0.5"), endpoint("10.244.0.6")], ports=ports)],
+                 NODE)
+    one = render([dns_svc], [endpoint_slice("dns", [endpoint("10.244.0.5")], ports=ports)], NODE)
+    none = render([dns_svc], [], NODE)
+    assert stale_flow_commands(two.udp, one.udp) == [
+        ["conntrack", "-D", "-p", "udp", "--orig-dst", "10.96.0.10", "--dst-nat", "10.244.0.6"],
+        ["conntrack", "-D", "-p", "udp", "--orig-port-dst", "30053", "--dst-nat", "10.244.0.6"]]
+    assert stale_flow_commands(one.udp, one.udp) == []
+    assert stale_flow_commands(none.udp, one.udp) == [
+        ["conntrack", "-D", "-p", "udp", "--orig-dst", "10.96.0.10"],
+        ["conntrack", "-D", "-p", "udp", "--orig-port-dst", "30053"]]
+    assert stale_flow_commands({}, one.udp) == []  # nothing known before: nothing to clear
+    assert len(stale_flow_commands(one.udp, {})) == 2  # Service deleted
