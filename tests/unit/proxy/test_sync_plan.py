@@ -72,3 +72,32 @@ COMMIT
     state = parse_save("nat", text, KernelState())
     assert state.chains["nat"] == {"PREROUTING", "SKIFF-SERVICES", "KUBE-SERVICES"}
     assert state.jumps == {("nat", "PREROUTING", "SKIFF-SERVICES")}
+
+
+async def test_run_loop_waits_for_both_lists_then_syncs_on_changes_and_stops() -> None:
+    import asyncio
+
+    runner = FakeRunner()
+    p = Proxier(node=NodeInfo("node-a"), appliers=[Applier(runner=runner)], min_sync_period=0.0)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(p.run(stop))
+
+    async def until(cond) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(500):
+            if cond():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("condition not reached")
+
+    p.replace("Service", [service("web")])
+    await asyncio.sleep(0.05)
+    assert p.syncs == 0  # slices not listed yet: no sync of a half-known world
+    p.replace("EndpointSlice", [endpoint_slice("web", [endpoint("10.244.0.5")])])
+    await until(lambda: p.syncs == 1)
+    p.on_event("EndpointSlice", "MODIFIED", endpoint_slice("web", [endpoint("10.244.0.6")]))
+    await until(lambda: p.syncs == 2)
+    restores = [stdin for argv, stdin in runner.calls if argv[0] == "iptables-restore"]
+    assert len(restores) == 2 and "--to-destination 10.244.0.6:8080" in restores[-1]
+    assert "--to-destination 10.244.0.5:8080" not in restores[-1]
+    stop.set()
+    await asyncio.wait_for(task, 5)
