@@ -38,9 +38,9 @@ def _merge_options(base: Sequence[str], extra: Sequence[Mapping[str, Any]]) -> l
     for opt in base:
         name, _, value = opt.partition(":")
         merged[name] = value or None
-    for opt in extra:
-        merged[opt["name"]] = None if opt.get("value") in (None, "") else str(opt["value"])
-    return [name if value is None else f"{name}:{value}" for name, value in merged.items()]
+    for item in extra:
+        merged[item["name"]] = None if item.get("value") in (None, "") else str(item["value"])
+    return [k if v is None else f"{k}:{v}" for k, v in merged.items()]
 
 
 def pod_resolv_conf(pod: Mapping[str, Any], *, cluster_dns: Sequence[str] = ("10.96.0.10",),
