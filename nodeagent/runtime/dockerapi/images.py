@@ -103,18 +103,14 @@ def routes(engine: Engine) -> list[web.RouteDef]:
                 plat["variant"] = parts[2]
 
         async def work() -> None:
-            try:
-                if all_tags:
-                    client = engine.registries.client(ref.domain, creds)
-                    for t in await client.list_tags(ref.path):
-                        await pull(store, engine.registries, ref.with_tag(t), credentials=creds,
-                                   emit=stream.send, platform=plat, progress_text=progress_bar)
-                else:
-                    await pull(store, engine.registries, ref, credentials=creds, emit=stream.send,
-                               platform=plat, progress_text=progress_bar)
-            except BaseException:
-                await store.gc()
-                raise
+            if all_tags:
+                client = engine.registries.client(ref.domain, creds)
+                for t in await client.list_tags(ref.path):
+                    await pull(store, engine.registries, ref.with_tag(t), credentials=creds,
+                               emit=stream.send, platform=plat, progress_text=progress_bar)
+            else:
+                await pull(store, engine.registries, ref, credentials=creds, emit=stream.send,
+                           platform=plat, progress_text=progress_bar)
 
         return await _run_stream(stream, work())
 
@@ -315,9 +311,6 @@ def routes(engine: Engine) -> list[web.RouteDef]:
         async def work() -> None:
             try:
                 await archive.read_archive(store, path, say=say)
-            except BaseException:
-                await store.gc()
-                raise
             finally:
                 path.unlink(missing_ok=True)
 

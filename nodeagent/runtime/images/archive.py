@@ -94,8 +94,8 @@ async def read_archive(
 ) -> list[str]:
     """Load every image of the archive at ``path``; returns the "Loaded image" lines.
 
-    On any error the layers this call added are collected again (the caller
-    runs ``store.gc()``), and nothing is tagged.
+    On any error the layers this call added are collected again and nothing
+    is tagged.
     """
     import asyncio
 
@@ -168,8 +168,11 @@ async def read_archive(
                 if say is not None:
                     for line in lines[-max(1, len(tags)):]:
                         await say(line)
-        finally:
+        except BaseException:
             store.unpin(pins)
+            await store.gc(pins)  # layers this load added, unless something uses them
+            raise
+        store.unpin(pins)
     return lines
 
 

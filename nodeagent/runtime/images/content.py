@@ -306,14 +306,29 @@ class ContentStore:
         raise ImageNotFound(f"layer {diff_id}: no stored blob")
 
     async def once(self, key: str, factory: Callable[[], Any]) -> Any:
-        """Run ``await factory()`` once per key at a time; concurrent callers share it."""
-        fut = self._inflight.get(key)
-        if fut is not None:
-            return await asyncio.shield(fut)
+        """Run ``await factory()`` once per key at a time; concurrent callers share it.
+
+        If the running one is cancelled (its own pull failed elsewhere), a waiter
+        that was not cancelled itself takes over instead of failing.
+        """
+        while True:
+            fut = self._inflight.get(key)
+            if fut is None:
+                break
+            try:
+                return await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if fut.cancelled() and task is not None and not task.cancelling():
+                    continue
+                raise
         fut = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
             result = await factory()
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()  # mark retrieved
@@ -322,7 +337,8 @@ class ContentStore:
             fut.set_result(result)
             return result
         finally:
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is fut:
+                del self._inflight[key]
 
     def layer_size(self, diff_id: str) -> int:
         layer = self.get_layer(diff_id)

@@ -112,8 +112,11 @@ async def pull(
         if ref.tag:
             to_set.insert(0, ref)
         image = await store.register(config_bytes, refs_to_set=to_set, expect_id=image_id)
-    finally:
+    except BaseException:
         store.unpin(pins)
+        await store.gc(diff_ids)  # what this pull added, unless another image uses it
+        raise
+    store.unpin(pins)
     await emit({"status": f"Digest: {top_digest}"})
     if before == image.id:
         await emit({"status": f"Status: Image is up to date for {shown}"})

@@ -136,6 +136,8 @@ class ImageStore(ContentStore):
             meta = orjson.loads(f.read_bytes())
             self._images[meta["id"]] = meta
         self._refs = {k: v for k, v in self._refs.items() if v in self._images}
+        # leftovers of a crash (layers of a pull that never registered): nothing runs yet
+        self._gc(None)
 
     async def open(self) -> None:
         return None
@@ -159,10 +161,11 @@ class ImageStore(ContentStore):
         return out
 
 
-    async def gc(self) -> list[str]:
-        """Remove what no image (and no pin) references: after a failed pull/load."""
+    async def gc(self, candidates: Iterable[str]) -> list[str]:
+        """Collect the given layers again if nothing references them (after a failed
+        pull or load, with the layers it may have added)."""
         async with self._lock:
-            return self._gc()
+            return self._gc(candidates)
 
     # -- images --------------------------------------------------------------
     def layer_dirs(self, image: Image) -> list[Path]:
@@ -360,41 +363,62 @@ class ImageStore(ContentStore):
         self._refs.pop(ref, None)
         out.append({"Untagged": refs.parse_normalized(ref).familiar()})
 
+    def _forget_image(self, image_id: str) -> list[str]:
+        """Drop an image's metadata and config blob; return its layers (GC candidates)."""
+        cfg = self._configs.pop(image_id, None) or orjson.loads(self.read_blob(image_id))
+        self._images.pop(image_id, None)
+        (self.images_dir / f"{_hex(image_id)}.json").unlink(missing_ok=True)
+        if image_id not in self._pins:
+            self.blob_path(image_id).unlink(missing_ok=True)
+        return list(cfg.get("rootfs", {}).get("diff_ids", []))
+
     def _delete_image(self, image_id: str, *, prune: bool) -> list[dict[str, str]]:
         out = [{"Deleted": image_id}]
-        self._images.pop(image_id, None)
-        self._configs.pop(image_id, None)
-        (self.images_dir / f"{_hex(image_id)}.json").unlink(missing_ok=True)
+        layers = self._forget_image(image_id)
         if prune:
-            out.extend({"Deleted": d} for d in self._gc())
+            out.extend({"Deleted": d} for d in self._gc(layers))
         return out
 
-    def _gc(self) -> list[str]:
-        """Remove layers and blobs no image references; return removed layer IDs."""
-        live_layers: set[str] = set()
-        live_blobs: set[str] = set(self._images)
+    def _gc(self, candidates: Iterable[str] | None = None) -> list[str]:
+        """Remove unreferenced, unpinned layers among ``candidates`` (the layers of
+        images just deleted, or of a failed pull/load) with their blobs; return their IDs.
+
+        Only candidates are considered, so a layer another request has just
+        unpacked but not yet registered is never swept. ``None`` sweeps everything
+        unreferenced: only at open, when nothing else runs.
+        """
+        live_layers: set[str] = set(self._pins)
         for image_id in self._images:
             cfg = self._configs.get(image_id) or orjson.loads(self.read_blob(image_id))
             live_layers.update(cfg.get("rootfs", {}).get("diff_ids", []))
-        live_layers.update(k for k in self._pins)
-        live_blobs.update(k for k in self._pins)
+        full = candidates is None
+        if candidates is None:
+            candidates = ["sha256:" + d.name for d in self.layers_dir.iterdir()]
         removed = []
-        for d in sorted(self.layers_dir.iterdir()):
-            diff_id = "sha256:" + d.name
-            if diff_id in live_layers:
-                layer = self.get_layer(diff_id)
-                if layer:
-                    live_blobs.update(b["digest"] for b in layer.blobs)
+        for diff_id in sorted(set(candidates)):
+            path = self.layer_path(diff_id)
+            if diff_id in live_layers or not path.exists():
                 continue
-            shutil.rmtree(d, ignore_errors=True)
+            layer = self.get_layer(diff_id)
+            blobs = [b["digest"] for b in layer.blobs] if layer else []
+            shutil.rmtree(path, ignore_errors=True)
             removed.append(diff_id)
-        live_blobs.update(self._manifest_blobs())
-        for f in self.blobs.iterdir():
-            if "sha256:" + f.name not in live_blobs:
-                f.unlink(missing_ok=True)
-        for f in (self.root / "blobindex").iterdir():
-            if "sha256:" + f.name not in live_blobs or not self.layer_path(f.read_text().strip()).exists():
-                f.unlink(missing_ok=True)
+            for digest in blobs:
+                if digest not in self._pins:
+                    self.blob_path(digest).unlink(missing_ok=True)
+                    (self.root / "blobindex" / _hex(digest)).unlink(missing_ok=True)
+        if full:
+            live_blobs: set[str] = set(self._images) | set(self._pins)
+            for d in self.layers_dir.iterdir():
+                layer = self.get_layer("sha256:" + d.name)
+                if layer is not None:
+                    live_blobs.update(b["digest"] for b in layer.blobs)
+            for f in self.blobs.iterdir():
+                if "sha256:" + f.name not in live_blobs:
+                    f.unlink(missing_ok=True)
+            for f in (self.root / "blobindex").iterdir():
+                if "sha256:" + f.name not in live_blobs or not self.layer_path(f.read_text().strip()).exists():
+                    f.unlink(missing_ok=True)
         return removed
 
     def _manifest_blobs(self) -> set[str]:
@@ -407,6 +431,7 @@ class ImageStore(ContentStore):
         """Delete dangling (or, with ``all_images``, all) images no container uses;
         ``select`` narrows further (``until``/``label`` filters)."""
         deleted: list[dict[str, str]] = []
+        candidates: list[str] = []
         before = self.disk_usage()
         async with self._lock:
             targeted = set(self._refs.values())
@@ -420,12 +445,10 @@ class ImageStore(ContentStore):
                     continue
                 for r in sorted(r for r, t in self._refs.items() if t == image_id):
                     self._untag(r, deleted)
-                self._images.pop(image_id, None)
-                self._configs.pop(image_id, None)
-                (self.images_dir / f"{_hex(image_id)}.json").unlink(missing_ok=True)
+                candidates.extend(self._forget_image(image_id))
                 deleted.append({"Deleted": image_id})
             if deleted:
-                deleted.extend({"Deleted": d} for d in self._gc())
+                deleted.extend({"Deleted": d} for d in self._gc(candidates))
                 self._save_refs()
         return deleted, max(0, before - self.disk_usage())
 

@@ -130,3 +130,42 @@ async def test_once_shares_one_run(tmp_path: Path) -> None:
     gate.set()
     assert await asyncio.gather(*tasks) == ["done"] * 5
     assert runs == 1
+
+
+async def test_once_waiter_takes_over_when_owner_is_cancelled(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path)
+    started = asyncio.Event()
+    calls: list[str] = []
+
+    async def slow() -> str:
+        calls.append("owner")
+        started.set()
+        await asyncio.sleep(3600)
+        return "never"
+
+    async def quick() -> str:
+        calls.append("waiter")
+        return "waiter-result"
+
+    owner = asyncio.create_task(store.once("k", slow))
+    await started.wait()
+    waiter = asyncio.create_task(store.once("k", quick))
+    await asyncio.sleep(0)
+    owner.cancel()
+    assert await waiter == "waiter-result"
+    assert calls == ["owner", "waiter"]
+    with pytest.raises(asyncio.CancelledError):
+        await owner
+
+
+async def test_failed_candidates_gc_keeps_fresh_unregistered_layers(tmp_path: Path) -> None:
+    """rmi collects only the deleted image's layers, never a layer another request just added."""
+    store = ImageStore(tmp_path)
+    img = await make(store, ["gone:1"], {"g": b"g"})
+    fresh = await store.add_layer(layer({"fresh": b"f"}))  # e.g. an import between unpack and register
+    await store.delete("gone:1")
+    assert store.get_layer(fresh.diff_id) is not None
+    assert all(store.get_layer(d) is None for d in img.diff_ids)
+    # a restart sweeps what never got registered
+    again = ImageStore(tmp_path)
+    assert again.get_layer(fresh.diff_id) is None
