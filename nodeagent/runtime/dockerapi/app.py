@@ -95,6 +95,9 @@ async def _version_and_errors(request: web.Request, handler: Handler) -> web.Str
         return error_response(exc.status, exc.message)
     except image_errors.ImageError as exc:
         return error_response(exc.status, str(exc))
+    except Exception as exc:  # a bug: say so in Docker's shape, keep the traceback in the log
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, f"internal error in {request.method} {request.path}: {exc}")
     resp.headers.setdefault("Api-Version", API_VERSION)
     resp.headers.setdefault("Server", f"Skiff/{API_VERSION} (linux)")
     return resp

@@ -77,6 +77,13 @@ async def _run_stream(stream: JsonStream, coro: Any) -> web.StreamResponse:
             raise
         msg = getattr(exc, "message", None) or str(exc)
         await stream.error(msg)
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise  # the client went away
+    except Exception as exc:
+        if not stream.started:
+            raise
+        log.exception("stream failed")
+        await stream.error(f"internal error: {exc}")
     return await stream.finish()
 
 
