@@ -17,7 +17,7 @@ from typing import Any
 
 from skiff.proxy.iptables import Applier, ApplyError, SyncStats
 from skiff.proxy.model import NodeInfo
-from skiff.proxy.rules import FragmentCache, render
+from skiff.proxy.rules import RenderCache, render
 
 log = logging.getLogger("skiff.proxy")
 
@@ -60,7 +60,7 @@ class Proxier:
         self._last_full: float | None = None
         self._failed = False
         self.syncs = 0
-        self._render_caches: dict[str, FragmentCache] = {}
+        self._render_caches: dict[str, RenderCache] = {}
 
     # -- cache updates (from watch handlers) ---------------------------------------------
 

@@ -145,7 +145,6 @@ def _loopback(family: Family) -> str:
 
 
 Fragment = list[tuple[str, str, str | None]]  # (table, chain, rule or None: chain declared) in order
-FragmentCache = dict[tuple[ServicePort, Categorized, NodeInfo], Fragment]
 
 
 class _Recorder:
@@ -172,19 +171,20 @@ class _RecordingChain:
 
 
 def render(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, Any]], node: NodeInfo, *,
-           family: Family = Family.IPV4, cache: FragmentCache | None = None) -> Ruleset:
+           family: Family = Family.IPV4, cache: RenderCache | None = None) -> Ruleset:
     """The whole ruleset for one IP family (``iptables`` for IPv4, ``ip6tables`` for IPv6).
 
-    ``cache``: the rules of each (service port, its endpoints) from the previous render,
-    reused when unchanged; replaced in place by the entries this render used.
+    ``cache``: per Service, the rules rendered last time and the very objects (Service and
+    its EndpointSlices) they came from; reused while those objects are the same ones (a
+    watch replaces an object when it changes, never edits it), then replaced in place by
+    what this render used. Services are rendered in (namespace, name) order.
     """
     by_service: dict[str, list[Mapping[str, Any]]] = {}
     for sl in slices:
         key = slice_service_key(sl)
         if key:
             by_service.setdefault(key, []).append(sl)
-    ports = [sp for svc in services for sp in service_ports(svc) if sp.family is family]
-    ports.sort(key=lambda sp: (sp.key, sp.protocol))
+    keyed = sorted(((_service_key(svc), svc) for svc in services), key=lambda kv: kv[0])
 
     rs = Ruleset(family=family)
     for name in (SERVICES, EXTERNAL_SERVICES, FORWARD):
@@ -192,21 +192,16 @@ def render(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, 
     for name in (SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ):
         rs.chain("nat", name)
     _fixed_chains(rs, node)
-    used: FragmentCache = {}
-    for sp in ports:
-        eps = categorize(sp, endpoints_for(sp, by_service.get(sp.service_key, ())), node_name=node.name)
-        key = (sp, eps, node)
-        fragment = cache.get(key) if cache is not None else None
-        if fragment is None:
-            rec = _Recorder()
-            _service_port(rec, sp, eps, node)  # type: ignore[arg-type]
-            fragment = rec.fragment
-        used[key] = fragment
-        if sp.protocol == "UDP":
-            rs.udp[sp.key] = UdpTargets(sp.cluster_ip, sp.node_port, sp.external_ips,
-                                        frozenset(e.ip for e in eps.cluster + eps.local))
-        tables = rs.tables
-        for table, chain, rule in fragment:
+    used: RenderCache = {}
+    tables = rs.tables
+    for skey, svc in keyed:
+        own = by_service.get(skey, [])
+        entry = cache.get(skey) if cache is not None else None
+        if entry is None or not entry.matches(svc, own, node):
+            entry = _render_service(svc, own, node, family)
+        used[skey] = entry
+        rs.udp.update(entry.udp)
+        for table, chain, rule in entry.fragment:
             rules = tables[table].setdefault(chain, [])
             if rule is not None:
                 rules.append(rule)
@@ -217,6 +212,41 @@ def render(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, 
         f'{_comment("skiff service nodeports; NOTE: this must be the last rule in this chain")} '
         f"-m addrtype --dst-type LOCAL ! -d {_loopback(family)} -j {NODEPORTS}")
     return rs
+
+
+def _service_key(svc: Mapping[str, Any]) -> str:
+    meta = svc.get("metadata") or {}
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+
+
+@dataclass
+class _Entry:
+    service: Mapping[str, Any]
+    slices: list[Mapping[str, Any]]
+    node: NodeInfo
+    fragment: Fragment
+    udp: dict[str, UdpTargets]
+
+    def matches(self, svc: Mapping[str, Any], slices: list[Mapping[str, Any]], node: NodeInfo) -> bool:
+        return (self.service is svc and self.node == node and len(self.slices) == len(slices)
+                and all(a is b for a, b in zip(self.slices, slices)))
+
+
+RenderCache = dict[str, _Entry]
+
+
+def _render_service(svc: Mapping[str, Any], slices: list[Mapping[str, Any]], node: NodeInfo,
+                    family: Family) -> _Entry:
+    rec = _Recorder()
+    udp: dict[str, UdpTargets] = {}
+    ports = sorted((sp for sp in service_ports(svc) if sp.family is family), key=lambda sp: (sp.key, sp.protocol))
+    for sp in ports:
+        eps = categorize(sp, endpoints_for(sp, slices), node_name=node.name)
+        _service_port(rec, sp, eps, node)  # type: ignore[arg-type]
+        if sp.protocol == "UDP":
+            udp[sp.key] = UdpTargets(sp.cluster_ip, sp.node_port, sp.external_ips,
+                                     frozenset(e.ip for e in eps.cluster + eps.local))
+    return _Entry(svc, list(slices), node, rec.fragment, udp)
 
 
 def _fixed_chains(rs: Ruleset, node: NodeInfo) -> None:

@@ -109,6 +109,7 @@ def test_render_cache_gives_the_same_ruleset_and_follows_changes() -> None:
     first = render(services, slices, NODE, cache=cache)
     assert first.tables == render(services, slices, NODE).tables
     slices[2] = endpoint_slice("s2", [endpoint("10.244.9.9")])
+    services[1] = service("s1", cluster_ip="10.96.0.99")
     again = render(services[:5], slices, NODE, cache=cache)
     assert again.tables == render(services[:5], slices, NODE).tables
     assert len(cache) == 5  # s5 dropped from the cache with its Service
