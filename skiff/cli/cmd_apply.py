@@ -549,7 +549,7 @@ async def delete(cli: Cli, args: argparse.Namespace) -> int:
                 meta = o.get("metadata") or {}
                 items.append((t.resource, meta["name"], meta.get("namespace") if t.resource.namespaced else None))
         if not items:
-            cli.err.write("No resources found\n")
+            cli.print("No resources found")
             return 0
     deleted: list[tuple[Resource, str, str | None, str | None]] = []
     for res, name, ns in items:

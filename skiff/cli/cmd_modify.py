@@ -218,6 +218,10 @@ async def _label_like(cli: Cli, args: argparse.Namespace, *, field: str, what: s
                     cli.print(f"{k}={current[k]}")
                 continue
             new = label_change(current, add, remove, overwrite=args.overwrite, what=what)
+            if field == "labels":
+                for k in remove:
+                    if k not in current:
+                        cli.print(f'label "{k}" not found.')
             before = json.dumps(obj, sort_keys=True)
             changed_obj = copy.deepcopy(obj)
             changed_obj.setdefault("metadata", {})[field] = new

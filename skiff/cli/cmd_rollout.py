@@ -322,10 +322,8 @@ async def _set_paused(cli: Cli, args: argparse.Namespace, paused: bool) -> int:
         try:
             obj = await cli.api.get(res, name, namespace=ns)
             if bool((obj.get("spec") or {}).get("paused")) == paused:
-                if paused:
-                    cli.print(f"{ref(res, name)} already paused")
-                else:
-                    errors.append(f"error: {ref(res, name)} is not paused")
+                state = "is already paused" if paused else "is not paused"
+                errors.append(f'error: {res.qualified} "{name}" {state}')
                 continue
             await cli.api.patch(res, name, {"spec": {"paused": True if paused else None}},
                                 patch_type=PatchType.STRATEGIC, namespace=ns)

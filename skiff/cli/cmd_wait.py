@@ -109,6 +109,17 @@ async def wait(cli: Cli, args: argparse.Namespace) -> int:
                          for o in lst.get("items") or [])
     if not items:
         raise CommandError("no matching resources found")
+    if cond.kind == "delete":
+        # kubectl reports nothing for named objects that are already gone
+        present = []
+        for res, name, ns in items:
+            try:
+                await cli.api.get(res, name, namespace=ns)
+                present.append((res, name, ns))
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+        items = present
     errors = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

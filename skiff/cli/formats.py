@@ -55,6 +55,9 @@ _orig_choose = yaml.emitter.Emitter.choose_scalar_style
 
 
 class _GoEmitterDumper(_GoDumper):
+    def ignore_aliases(self, data: Any) -> bool:  # go-yaml never writes anchors
+        return True
+
     def choose_scalar_style(self) -> str:  # type: ignore[override]
         return _analyze_style(self)
 

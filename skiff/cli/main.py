@@ -39,6 +39,32 @@ class _Parser(argparse.ArgumentParser):
         raise CommandError(f"{message}\n{hint}")
 
 
+#: flags that are booleans in every verb that has them; Go accepts ``--flag=false``, argparse does not
+BOOL_FLAGS = frozenset((
+    "show-managed-fields", "show-labels", "no-headers", "all-namespaces", "ignore-not-found", "overwrite",
+    "server-side", "force-conflicts", "force", "all", "recursive", "show-kind", "now", "ignore-daemonsets",
+    "delete-emptydir-data", "delete-local-data", "record", "save-config", "list", "current", "minify", "raw",
+    "flatten", "embed-certs", "prune", "watch-only", "output-watch-events", "disable-eviction", "client",
+    "cached", "output-patch", "create-annotation", "windows-line-endings", "interactive",
+))
+
+
+def normalize_bools(argv: list[str]) -> list[str]:
+    """``--flag=true`` -> ``--flag``; ``--flag=false`` -> dropped (for the flags in ``BOOL_FLAGS``)."""
+    out = []
+    for arg in argv:
+        if arg == "--":
+            out.extend(argv[len(out):])
+            break
+        name, eq, value = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
+        if eq and name in BOOL_FLAGS and value.lower() in ("true", "false", "1", "0", "t", "f"):
+            if value.lower() in ("true", "1", "t"):
+                out.append(f"--{name}")
+            continue
+        out.append(arg)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import (cmd_apply, cmd_config, cmd_describe, cmd_get, cmd_info, cmd_modify, cmd_nodes, cmd_rollout,
                    cmd_wait)
@@ -74,6 +100,7 @@ def main(argv: list[str] | None = None, *, out: IO[str] | None = None, err: IO[s
         if not rest:
             parser.print_help(out)
             return 0
+        rest = normalize_bools(rest)
         args = parser.parse_args(rest)
         if not getattr(args, "run", None):
             parser.parse_args([*rest, "--help"])

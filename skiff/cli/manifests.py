@@ -118,7 +118,8 @@ def validate_basic(m: Manifest) -> None:
     """kubectl's client-side check: apiVersion and kind must be set."""
     missing = [f"{f} not set" for f in ("apiVersion", "kind") if not m.obj.get(f)]
     if missing:
-        raise ManifestError(f'error validating "{m.source}": error validating data: [{", ".join(missing)}]; '
+        data = missing[0] if len(missing) == 1 else f"[{', '.join(missing)}]"
+        raise ManifestError(f'error validating "{m.source}": error validating data: {data}; '
                             "if you choose to ignore these errors, turn validation off with --validate=false")
 
 
