@@ -51,6 +51,9 @@ async def admit_create(reg: "Registry", res: Resource, obj: Obj, opts: "WriteOpt
 async def admit_update(reg: "Registry", res: Resource, obj: Obj, old: Obj, opts: "WriteOptions", *,
                        subresource: str | None) -> Obj:
     validation.apply_defaults(res, obj)
+    if subresource == "binding":
+        # Binding is the one way to set a pod's nodeName; validate the rest as an update.
+        old = {**old, "spec": {**old.get("spec", {}), "nodeName": obj.get("spec", {}).get("nodeName")}}
     _raise_invalid(res, obj, validation.validate(res, obj, old=old))
     if res.kind == "Service" and subresource is None and not opts.dry_run:
         await _allocate_service(reg, res, obj, old)

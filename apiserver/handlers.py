@@ -160,12 +160,20 @@ def drop_path(obj: Any, path: str) -> None:
         cur = cur[key]
 
 
-def _write_opts(request: web.Request) -> WriteOptions:
+def _write_opts(request: web.Request, *, track_fields: bool = True) -> WriteOptions:
     dry = request.query.getall("dryRun", [])
     for d in dry:
         if d != "All":
             raise status.bad_request(f'Invalid dryRun value "{d}": only "All" is supported')
-    return WriteOptions(dry_run=bool(dry), field_manager=request.query.get("fieldManager"))
+    return WriteOptions(dry_run=bool(dry), field_manager=field_manager(request), track_fields=track_fields)
+
+
+def field_manager(request: web.Request) -> str:
+    """``fieldManager``, or as Kubernetes does the user agent's program name (``kubectl-edit``)."""
+    if request.query.get("fieldManager"):
+        return request.query["fieldManager"][:128]
+    agent = request.headers.get("User-Agent", "unknown")
+    return agent.split("/", 1)[0][:128] or "unknown"
 
 
 class ResourceHandlers:
@@ -225,10 +233,13 @@ class ResourceHandlers:
 
     def table(self, request: web.Request, res: Resource, objs: list[Obj], *, list_meta: Obj | None = None,
               headers: bool = True) -> Obj:
-        from .printing import table
+        from .printing import IncludeObjectError, table
 
         include = request.query.get("includeObject", "Metadata")
-        t = table(res, objs, now=self.now(), include_object=include)
+        try:
+            t = table(res, objs, now=self.now(), include_object=include)
+        except IncludeObjectError as exc:
+            raise status.bad_request(str(exc)) from exc
         if list_meta is not None:
             t["metadata"] = list_meta
         if not headers:
@@ -279,13 +290,7 @@ class ResourceHandlers:
         warnings = check_fields(t.resource, obj, request.query.get("fieldValidation"))
         opts = _write_opts(request)
         created = await self.registry.create(t.resource, t.namespace, obj, opts)
-        created = await self.record_managed(request, t.resource, None, created, opts, operation="Update")
         return respond(self.encode_one(request, t.resource, created), code=201, request=request, warnings=warnings)
-
-    async def record_managed(self, request: web.Request, res: Resource, old: Obj | None, new: Obj,
-                             opts: WriteOptions, *, operation: str) -> Obj:
-        """managedFields bookkeeping is folded into the write by the registry hook; see patching."""
-        return new
 
     async def update(self, request: web.Request, t: Target) -> web.Response:
         assert t.name is not None

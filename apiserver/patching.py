@@ -56,8 +56,8 @@ async def handle_patch(h: "ResourceHandlers", request: web.Request, t: Target) -
     definition = api_schema.root_definition(res)
     mode = request.query.get("fieldValidation")
     opts = _write_opts(request)
-    now = dt.datetime.now(dt.timezone.utc)
     if ctype == APPLY:
+        now = dt.datetime.now(dt.timezone.utc)
         return await _server_side_apply(h, request, t, raw, definition, now)
     body = decode(raw, "application/json")
     warnings: list[str] = []
@@ -74,19 +74,10 @@ async def handle_patch(h: "ResourceHandlers", request: web.Request, t: Target) -
         if (patched.get("metadata") or {}).get("name") not in (None, t.name):
             raise status.bad_request("metadata.name: Invalid value: the name cannot be changed by a patch")
         warnings[:] = check_fields(res, patched, mode)
-        return api_patch.record_update(current, patched, manager=_manager(request, "Update"), now=now,
-                                       kind_definition=definition)
+        return patched
 
     obj = await h.registry.mutate(res, t.namespace, t.name, change, opts, subresource=t.subresource)
     return respond(h.encode_one(request, res, obj), request=request, warnings=warnings)
-
-
-def _manager(request: web.Request, operation: str) -> str:
-    """The field manager: ``fieldManager`` or, as Kubernetes does, the user agent's program name."""
-    if request.query.get("fieldManager"):
-        return request.query["fieldManager"]
-    agent = request.headers.get("User-Agent", "unknown")
-    return agent.split("/", 1)[0][:128] or "unknown"
 
 
 async def _server_side_apply(h: "ResourceHandlers", request: web.Request, t: Target, raw: bytes,
@@ -108,13 +99,16 @@ async def _server_side_apply(h: "ResourceHandlers", request: web.Request, t: Tar
         raise status.bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the "
                                  f"URL ({t.name})")
     warnings = check_fields(res, applied, request.query.get("fieldValidation"))
-    opts = _write_opts(request)
+    opts = _write_opts(request, track_fields=False)
 
     def run(live: Obj | None) -> Obj:
         result, conflicts = api_patch.server_side_apply(live, applied, manager=manager, force=force, now=now,
                                                         kind_definition=definition)
         if conflicts:
-            raise _conflict_error(res, t.name or "", conflicts)
+            raise status.StatusError(409, "Conflict", api_patch.conflict_message(conflicts), details={
+                "name": t.name, "group": res.group, "kind": res.plural,
+                "causes": [{"reason": "FieldManagerConflict", "message": f"conflict with {c.manager_text}",
+                            "field": c.field} for c in conflicts]})
         return result
 
     try:
@@ -127,15 +121,3 @@ async def _server_side_apply(h: "ResourceHandlers", request: web.Request, t: Tar
     created_body.setdefault("metadata", {})["name"] = t.name
     created = await h.registry.create(res, t.namespace, created_body, opts)
     return respond(h.encode_one(request, res, created), code=201, request=request, warnings=warnings)
-
-
-def _conflict_error(res: Any, name: str, conflicts: list[Any]) -> status.StatusError:
-    causes = [{"reason": "FieldManagerConflict", "message": f'conflict with "{c.manager}"'
-               + (f" using {c.api_version}" if getattr(c, "api_version", None) else ""), "field": c.field}
-              for c in conflicts]
-    lines = "\n".join(f"- {c['message']}: {c['field']}" for c in causes)
-    n = len(causes)
-    msg = f"Apply failed with {n} conflict{'s' if n > 1 else ''}: " + (
-        f"{causes[0]['message']}: {causes[0]['field']}" if n == 1 else f"\n{lines}")
-    return status.StatusError(409, "Conflict", msg, details={"name": name, "group": res.group, "kind": res.plural,
-                                                              "causes": causes})

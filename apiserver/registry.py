@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from skiff.api import patch as api_patch
+from skiff.api import schema as api_schema
 from skiff.api.resources import RESOURCES, Resource, by_kind
 
 from . import admission, status, strategy
@@ -49,7 +51,10 @@ class ListResult:
 @dataclass(frozen=True)
 class WriteOptions:
     dry_run: bool = False
+    #: who makes the change, for managedFields (None: not tracked, e.g. the server's own writes)
     field_manager: str | None = None
+    #: False when the caller already wrote managedFields (server-side apply)
+    track_fields: bool = True
 
 
 def encode_continue(revision: int, start_key: str) -> str:
@@ -147,6 +152,7 @@ class Registry:
             prepared = strategy.prepare_create(res, obj, namespace=namespace, now=self.clock(),
                                                uid=strategy.new_uid())
             prepared = await admission.admit_create(self, res, prepared, opts)
+            prepared = self._track(res, None, prepared, opts, subresource=None)
             name = prepared["metadata"]["name"]
             self._check_size(res, name, prepared)
             if opts.dry_run:
@@ -228,6 +234,7 @@ class Registry:
                             old_rv: int, opts: WriteOptions, *, subresource: str | None) -> Obj:
         prepared = strategy.prepare_update(res, new, old, subresource=subresource)
         prepared = await admission.admit_update(self, res, prepared, old, opts, subresource=subresource)
+        prepared = self._track(res, old, prepared, opts, subresource=subresource)
         self._check_size(res, name, prepared)
         if prepared == old:
             return with_rv(old, old_rv)  # nothing changed: no write, same resourceVersion
@@ -247,6 +254,14 @@ class Registry:
         except KeyNotFound:
             raise status.not_found(res, name)
         return with_rv(prepared, rv)
+
+    def _track(self, res: Resource, old: Obj | None, new: Obj, opts: WriteOptions, *,
+                subresource: str | None) -> Obj:
+        """managedFields bookkeeping for every write path (create, update, patch, scale, status)."""
+        if not opts.track_fields or not opts.field_manager:
+            return new
+        return api_patch.record_update(old, new, manager=opts.field_manager, now=self.clock(),
+                                       kind_definition=api_schema.root_definition(res), subresource=subresource)
 
     @staticmethod
     def _deletable_now(res: Resource, obj: Obj) -> bool:

@@ -104,7 +104,7 @@ async def bind(h: "ResourceHandlers", request: web.Request, res: Resource, names
         pod["spec"]["nodeName"] = node
         return pod
 
-    await h.registry.mutate(res, namespace, name, assign, _write_opts(request))
+    await h.registry.mutate(res, namespace, name, assign, _write_opts(request), subresource="binding")
 
     def scheduled(pod: Obj) -> Obj:
         conds = [c for c in pod.setdefault("status", {}).get("conditions", []) if c.get("type") != "PodScheduled"]

@@ -47,9 +47,15 @@ def test_create_read_replace_patch_delete(api: client.ApiClient, namespace: str)
     assert created.metadata.uid and created.metadata.generation == 1
     assert created.spec.strategy.type == "RollingUpdate"  # defaulted by the server
     got = apps.read_namespaced_deployment("web", namespace)
-    assert got.metadata.resource_version == created.metadata.resource_version
-    got.spec.replicas = 4
-    replaced = apps.replace_namespaced_deployment("web", namespace, got)
+    assert got.metadata.uid == created.metadata.uid
+    for _ in range(10):  # the deployment controller may write status meanwhile: retry on 409 as clients do
+        got.spec.replicas = 4
+        try:
+            replaced = apps.replace_namespaced_deployment("web", namespace, got)
+            break
+        except ApiException as exc:
+            assert exc.status == 409, exc.body
+            got = apps.read_namespaced_deployment("web", namespace)
     assert replaced.spec.replicas == 4 and replaced.metadata.generation == 2
     patched = apps.patch_namespaced_deployment("web", namespace, {"metadata": {"labels": {"tier": "web"}}})
     assert patched.metadata.labels["tier"] == "web"

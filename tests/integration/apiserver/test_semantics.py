@@ -25,9 +25,16 @@ def connect(kubeconfig: Path) -> client.ApiClient:
     return client.ApiClient(cfg)
 
 
+@pytest.fixture(scope="module")
+def bare_server(tmp_path_factory: pytest.TempPathFactory):
+    """A server without scheduler and controllers: only the API server's own semantics act here."""
+    with skiff_server(tmp_path_factory.mktemp("bare"), args=("--disable", "scheduler,controllers")) as server:
+        yield server
+
+
 @pytest.fixture
-def api(skiff_server_session) -> Iterator[client.ApiClient]:
-    with connect(skiff_server_session.kubeconfig) as c:
+def api(bare_server) -> Iterator[client.ApiClient]:
+    with connect(bare_server.kubeconfig) as c:
         yield c
 
 
@@ -74,10 +81,10 @@ def test_restart_keeps_every_object(tmp_path: Path) -> None:
     assert got.data == {"k": "v"}
 
 
-def test_unauthenticated_requests_get_401(skiff_server_session) -> None:
-    ctx = ssl.create_default_context(cafile=str(skiff_server_session.data_dir / "pki" / "ca.crt"))
+def test_unauthenticated_requests_get_401(bare_server) -> None:
+    ctx = ssl.create_default_context(cafile=str(bare_server.data_dir / "pki" / "ca.crt"))
     for headers in ({}, {"Authorization": "Bearer wrong"}):
-        req = urllib.request.Request(skiff_server_session.url + "/api/v1/namespaces", headers=headers)
+        req = urllib.request.Request(bare_server.url + "/api/v1/namespaces", headers=headers)
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(req, context=ctx, timeout=10)
         assert err.value.code == 401
