@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import platform
 import ssl
@@ -54,6 +55,7 @@ class ApiServer:
         self.registry = Registry(self.store, self.cache)
         await self._bootstrap()
         await self.cache.start()
+        await self._bootstrap_kubernetes_service()
         await self.registry.resume_namespace_cleanups()
         self._tasks.append(asyncio.create_task(self._compact_loop(), name="compaction"))
 
@@ -75,6 +77,36 @@ class ApiServer:
                 except status.StatusError as exc:
                     if exc.code != 409:
                         raise
+
+    async def _bootstrap_kubernetes_service(self) -> None:
+        """The ``default/kubernetes`` Service (10.96.0.1:443) and its Endpoints: how pods find the API."""
+        host, _, port = self.advertise_url.split("//", 1)[-1].rpartition(":")
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return  # Endpoints need an IP; a hostname-advertised server skips this, as kube does
+        svc_res, ep_res = by_kind("v1", "Service"), by_kind("v1", "Endpoints")
+        assert svc_res is not None and ep_res is not None
+        labels = {"component": "apiserver", "provider": "kubernetes"}
+        wanted = {
+            svc_res: {"metadata": {"name": "kubernetes", "labels": labels},
+                      "spec": {"clusterIP": "10.96.0.1", "type": "ClusterIP", "sessionAffinity": "None",
+                               "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                          "targetPort": int(port)}]}},
+            ep_res: {"metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+                     "subsets": [{"addresses": [{"ip": host.strip("[]")}],
+                                  "ports": [{"name": "https", "port": int(port), "protocol": "TCP"}]}]},
+        }
+        for res, obj in wanted.items():
+            kv = await self.store.get(self.registry.key(res, "default", "kubernetes"))
+            if kv is None:
+                try:
+                    await self.registry.create(res, "default", obj, WriteOptions())
+                except status.StatusError as exc:
+                    log.warning("could not create default/kubernetes %s: %s", res.kind, exc.message)
+            elif res is ep_res and kv.value.get("subsets") != obj["subsets"]:
+                await self.registry.update(res, "default", "kubernetes", {**kv.value, "subsets": obj["subsets"]},
+                                           WriteOptions())
 
     async def _compact_loop(self) -> None:
         """Compact etcd to the revision seen one interval ago, as kube-apiserver does."""

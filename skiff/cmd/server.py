@@ -165,6 +165,8 @@ async def _apply(kc: Path, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # gRPC (etcd) warns on every fork while its threads run; --apply forks skiffctl.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
