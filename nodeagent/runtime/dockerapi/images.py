@@ -241,6 +241,8 @@ def routes(engine: Engine) -> list[web.RouteDef]:
         return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
     def _save_targets(names: list[str]) -> list[tuple[Any, list[str]]]:
+        """Images to save, each with the tags to record (as dockerd: a name without
+        a tag records every tag of that repository; an ID or digest records none)."""
         out: list[tuple[Any, list[str]]] = []
         for name in names:
             image = store.resolve(name)
@@ -249,10 +251,13 @@ def routes(engine: Engine) -> list[web.RouteDef]:
                 ref = refs.parse_normalized(name)
             except refs.ReferenceError:
                 ref = None
-            if ref is not None and store.resolve_id(name) == image.id and not name.startswith("sha256:") \
-                    and not (refs.is_id_prefix(name) and store.lookup_ref(refs.with_default_tag(ref)) is None):
-                if ref.tag or ref.digest:
-                    tags = [refs.with_default_tag(ref).familiar()] if ref.tag else []
+            by_reference = ref is not None and not ref.digest and (
+                store.lookup_ref(refs.with_default_tag(ref)) == image.id
+                or any(refs.parse_normalized(t).repository() == ref.repository() for t in image.repo_tags)
+            )
+            if ref is not None and by_reference:
+                if ref.tag:
+                    tags = [ref.familiar()]
                 else:
                     tags = [t for t in image.repo_tags if refs.parse_normalized(t).repository() == ref.repository()]
             out.append((image, tags))
