@@ -16,6 +16,7 @@ import orjson
 import yaml
 from aiohttp import web
 
+from skiff.api import protobuf
 from skiff.api import schema as api_schema
 from skiff.api import schemacheck
 from skiff.api.resources import Resource
@@ -87,6 +88,11 @@ async def read_body(request: web.Request) -> bytes:
 def decode(body: bytes, content_type: str) -> Any:
     if not body.strip():
         raise status.bad_request("the body of the request was empty")
+    if content_type == protobuf.CONTENT_TYPE:  # kubectl 1.32+ sends built-in kinds as protobuf
+        try:
+            return protobuf.decode(body)
+        except protobuf.ProtobufError as exc:
+            raise status.bad_request(f"the body of the request could not be decoded as protobuf: {exc}") from exc
     try:
         if "yaml" in content_type:
             return yaml.safe_load(body)

@@ -167,14 +167,13 @@ def gogo_options(field: descriptor_pb2.FieldDescriptorProto) -> dict[int, Any]:
     return out
 
 
-def go_tags_from_binary(path: str) -> dict[tuple[str, int], set[bool]]:
-    """(proto name, number) -> the omitempty values of the Go struct tags that carry it."""
+def go_tags_from_binary(path: str) -> dict[tuple[str, int, str], set[bool]]:
+    """(proto name, number, wire word) -> the omitempty values of the Go struct tags that carry it."""
     text = Path(path).read_bytes()
-    out: dict[tuple[str, int], set[bool]] = {}
+    out: dict[tuple[str, int, str], set[bool]] = {}
     for m in re.finditer(rb'json:"([^"]*)"(?: \w+:"[^"]*")*? protobuf:"(\w+),(\d+),[^"]*?name=(\w+)', text):
         json_tag = m.group(1).decode()
-        # keyed without the wire word: go-to-protobuf writes "bytes" for some pointer varints
-        key = (m.group(4).decode(), int(m.group(3)))
+        key = (m.group(4).decode(), int(m.group(3)), m.group(2).decode())
         out.setdefault(key, set()).add("omitempty" in json_tag.split(",")[1:])
     return out
 
@@ -182,7 +181,7 @@ def go_tags_from_binary(path: str) -> dict[tuple[str, int], set[bool]]:
 # --- building the tables ----------------------------------------------------------------------------
 
 
-def build(files: list[descriptor_pb2.FileDescriptorProto], tags: dict[tuple[str, int], set[bool]],
+def build(files: list[descriptor_pb2.FileDescriptorProto], tags: dict[tuple[str, int, str], set[bool]],
           definitions: dict[str, Any]) -> dict[str, Any]:
     messages: dict[str, descriptor_pb2.DescriptorProto] = {}
 
@@ -227,7 +226,7 @@ def _short(name: str) -> str:
 
 def _field_entry(owner: str, field: descriptor_pb2.FieldDescriptorProto,
                  messages: dict[str, descriptor_pb2.DescriptorProto],
-                 tags: dict[tuple[str, int], set[bool]], definitions: dict[str, Any]) -> tuple[list[Any], list[str]]:
+                 tags: dict[tuple[str, int, str], set[bool]], definitions: dict[str, Any]) -> tuple[list[Any], list[str]]:
     """[json name, type, flags]; flags: r repeated, m map (type is the value's), i inline,
     k keep a zero value, n render as null when absent (a nil pointer, slice or map without omitempty)."""
     flags, refs = "", []
@@ -252,10 +251,15 @@ def _field_entry(owner: str, field: descriptor_pb2.FieldDescriptorProto,
     repeated = field.label == field.LABEL_REPEATED
     if repeated and "m" not in flags:
         flags += "r"
-    no_omitempty = tags.get((field.name, field.number)) == {False}
-    if not repeated and field.type != field.TYPE_MESSAGE and (pointer or no_omitempty):
+    # Struct tags are shared by every struct with the same one, so a (name, number) seen both with
+    # and without omitempty tells nothing. A non-pointer scalar's wire word is exact; a pointer's
+    # may be "bytes" even for a number (discovery EndpointPort.port), so both words must agree.
+    word = "bytes" if field.type == field.TYPE_MESSAGE or typ in ("string", "bytes") else "varint"
+    exact = tags.get((field.name, field.number, word)) == {False}
+    loose = tags.get((field.name, field.number, "bytes"), set()) | tags.get((field.name, field.number, "varint"), set())
+    if not repeated and field.type != field.TYPE_MESSAGE and (pointer or exact):
         flags += "k"
-    if no_omitempty and "i" not in flags and (repeated or pointer):
+    if loose == {False} and "i" not in flags and (repeated or pointer):
         flags += "n"
     return [field.name, typ, flags], refs
 
