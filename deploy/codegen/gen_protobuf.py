@@ -40,6 +40,7 @@ DEFAULT_KUBECTL = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33"
 GROUP_PACKAGE = {
     "": "k8s.io.api.core.v1", "apps": "k8s.io.api.apps.v1", "batch": "k8s.io.api.batch.v1",
     "autoscaling": "k8s.io.api.autoscaling.v1", "policy": "k8s.io.api.policy.v1",
+    "authentication.k8s.io": "k8s.io.api.authentication.v1",
     "coordination.k8s.io": "k8s.io.api.coordination.v1", "discovery.k8s.io": "k8s.io.api.discovery.v1",
     "networking.k8s.io": "k8s.io.api.networking.v1", "rbac.authorization.k8s.io": "k8s.io.api.rbac.v1",
     "storage.k8s.io": "k8s.io.api.storage.v1", "scheduling.k8s.io": "k8s.io.api.scheduling.v1",
@@ -49,6 +50,7 @@ META = "k8s.io.apimachinery.pkg.apis.meta.v1"
 EXTRA_KINDS = [("autoscaling/v1", "Scale", "k8s.io.api.autoscaling.v1.Scale"),
                ("v1", "Binding", "k8s.io.api.core.v1.Binding"),
                ("policy/v1", "Eviction", "k8s.io.api.policy.v1.Eviction"),
+               ("authentication.k8s.io/v1", "TokenRequest", "k8s.io.api.authentication.v1.TokenRequest"),
                ("meta.k8s.io/v1", "DeleteOptions", META + ".DeleteOptions")]
 # client-go encodes DeleteOptions under the group version of the resource being deleted.
 DELETE_OPTIONS_VERSIONS = sorted({r.api_version for r in RESOURCES} | {"v1", "autoscaling/v1", "policy/v1"})
@@ -167,21 +169,24 @@ def gogo_options(field: descriptor_pb2.FieldDescriptorProto) -> dict[int, Any]:
     return out
 
 
-def go_tags_from_binary(path: str) -> dict[tuple[str, int, str], set[bool]]:
-    """(proto name, number, wire word) -> the omitempty values of the Go struct tags that carry it."""
+def go_tags_from_binary(path: str) -> dict[tuple[str, int, str], set[Any]]:
+    """(proto name, number, wire word) -> the omitempty values of the Go struct tags that carry it.
+
+    Also (proto name, number, "json") -> the JSON names given to it (``uID`` is ``uid`` in JSON)."""
     text = Path(path).read_bytes()
-    out: dict[tuple[str, int, str], set[bool]] = {}
+    out: dict[tuple[str, int, str], set[Any]] = {}
     for m in re.finditer(rb'json:"([^"]*)"(?: \w+:"[^"]*")*? protobuf:"(\w+),(\d+),[^"]*?name=(\w+)', text):
         json_tag = m.group(1).decode()
         key = (m.group(4).decode(), int(m.group(3)), m.group(2).decode())
         out.setdefault(key, set()).add("omitempty" in json_tag.split(",")[1:])
+        out.setdefault((key[0], key[1], "json"), set()).add(json_tag.split(",")[0])
     return out
 
 
 # --- building the tables ----------------------------------------------------------------------------
 
 
-def build(files: list[descriptor_pb2.FileDescriptorProto], tags: dict[tuple[str, int, str], set[bool]],
+def build(files: list[descriptor_pb2.FileDescriptorProto], tags: dict[tuple[str, int, str], set[Any]],
           definitions: dict[str, Any]) -> dict[str, Any]:
     messages: dict[str, descriptor_pb2.DescriptorProto] = {}
 
@@ -226,7 +231,7 @@ def _short(name: str) -> str:
 
 def _field_entry(owner: str, field: descriptor_pb2.FieldDescriptorProto,
                  messages: dict[str, descriptor_pb2.DescriptorProto],
-                 tags: dict[tuple[str, int, str], set[bool]], definitions: dict[str, Any]) -> tuple[list[Any], list[str]]:
+                 tags: dict[tuple[str, int, str], set[Any]], definitions: dict[str, Any]) -> tuple[list[Any], list[str]]:
     """[json name, type, flags]; flags: r repeated, m map (type is the value's), i inline,
     k keep a zero value, n render as null when absent (a nil pointer, slice or map without omitempty)."""
     flags, refs = "", []
@@ -261,7 +266,13 @@ def _field_entry(owner: str, field: descriptor_pb2.FieldDescriptorProto,
         flags += "k"
     if loose == {False} and "i" not in flags and (repeated or pointer):
         flags += "n"
-    return [field.name, typ, flags], refs
+    return [_json_name(field, tags), typ, flags], refs
+
+
+def _json_name(field: descriptor_pb2.FieldDescriptorProto, tags: dict[tuple[str, int, str], set[Any]]) -> str:
+    """The proto name is the JSON name but for a few (``BoundObjectReference.uID`` is ``uid``)."""
+    names = tags.get((field.name, field.number, "json"), set()) - {"", "-"}
+    return names.pop() if len(names) == 1 else field.name
 
 
 def _type_of(field: descriptor_pb2.FieldDescriptorProto) -> str:

@@ -113,7 +113,7 @@ def decode_message(message: str, data: bytes, *, path: str) -> dict[str, Any]:
             out.update(decode_message(typ, _as_bytes(value, where=where), path=path))
         else:
             item = _decode_value(typ, wire_type, value, where=where)
-            if "k" not in flags and _is_zero(item):
+            if "k" not in flags and typ in _SCALAR_TYPES and _is_zero(item):
                 out.pop(name, None)
             else:
                 out[name] = item
@@ -280,6 +280,7 @@ _VARINT_TYPES: dict[str, Callable[[int], Any]] = {
 }
 _FIXED_TYPES = {"double": wire.FIXED64, "float": wire.FIXED32}
 _LENGTH_TYPES = {"string", "bytes"}
+_SCALAR_TYPES = {*_VARINT_TYPES, *_FIXED_TYPES, *_LENGTH_TYPES}  # Go omits their zero under omitempty
 
 
 # --- small helpers ---------------------------------------------------------------------------------
