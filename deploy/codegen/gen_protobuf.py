@@ -12,7 +12,9 @@ zero there is meaningful, e.g. ``replicas: 0``; a non-pointer one is always writ
 dropped by ``omitempty``) and the Go field name (an embedded struct is named after its type,
 which with the OpenAPI definitions tells the ``json:",inline"`` fields such as
 ``Volume.volumeSource``). ``--proto FILE.proto ...`` reads published ``.proto`` text instead (no
-nullable nor inline information then: every scalar is taken as a pointer), for cross-checking.
+nullable nor inline information then: every scalar is taken as a pointer); ``--check-proto
+FILE.proto ...`` compares the committed tables with published ``.proto`` text (saved under /tmp
+from k8s.io/api, never committed).
 
 The Go struct tags found in the binary (``json:"value" protobuf:"varint,2,opt,name=value"``)
 say which non-pointer fields have no ``omitempty``, so their zero value stays in the JSON.
@@ -91,7 +93,8 @@ def descriptors_from_binary(path: str) -> Iterator[descriptor_pb2.FileDescriptor
             yield fd
 
 
-_PROTO_FIELD = re.compile(r"^\s*(optional|repeated|required)?\s*(map<\s*(\S+)\s*,\s*(\S+)\s*>|[\w.]+)\s+(\w+)\s*=\s*(\d+)")
+_PROTO_FIELD = re.compile(r"^\s*(optional|repeated|required)?\s*"
+                          r"(map<\s*(\S+)\s*,\s*(\S+)\s*>|[\w.]+)\s+(\w+)\s*=\s*(\d+)")
 
 
 def descriptors_from_proto_text(paths: list[str]) -> Iterator[descriptor_pb2.FileDescriptorProto]:
@@ -231,7 +234,8 @@ def _short(name: str) -> str:
 
 def _field_entry(owner: str, field: descriptor_pb2.FieldDescriptorProto,
                  messages: dict[str, descriptor_pb2.DescriptorProto],
-                 tags: dict[tuple[str, int, str], set[Any]], definitions: dict[str, Any]) -> tuple[list[Any], list[str]]:
+                 tags: dict[tuple[str, int, str], set[Any]],
+                 definitions: dict[str, Any]) -> tuple[list[Any], list[str]]:
     """[json name, type, flags]; flags: r repeated, m map (type is the value's), i inline,
     k keep a zero value, n render as null when absent (a nil pointer, slice or map without omitempty)."""
     flags, refs = "", []
@@ -307,12 +311,34 @@ def check_names(tables: dict[str, Any], definitions: dict[str, Any]) -> list[str
     return problems
 
 
+def check_against_proto(tables: dict[str, Any], paths: list[str]) -> list[str]:
+    """Fields of published .proto text whose number, name, type or repetition differ from the tables."""
+    problems = []
+    for fd in descriptors_from_proto_text(paths):
+        for msg in fd.message_type:
+            name = _short(f"{fd.package}.{msg.name}")
+            entries = {f"{fd.package}.{msg.name}.{n.name}": n for n in msg.nested_type if n.options.map_entry}
+            for f in msg.field if name in tables["messages"] else ():
+                got = tables["messages"][name].get(str(f.number))
+                entry = entries.get(f.type_name.lstrip("."))
+                typ = _short(_type_of(entry.field[1] if entry else f))
+                shape = "m" if entry else "r" if f.label == f.LABEL_REPEATED else ""
+                if got is None or got[0] != f.name or got[1] != typ or shape != (set("mr") & set(got[2]) or {""}).pop():
+                    problems.append(f"{name} field {f.number} {f.name} {typ}: tables say {got}")
+    return problems
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubectl", default=DEFAULT_KUBECTL, help="a kubectl binary to read descriptors and tags from")
     parser.add_argument("--proto", nargs="*", help="read published .proto text files instead")
+    parser.add_argument("--check-proto", nargs="*", help="compare the committed tables with published .proto text")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
+    if args.check_proto:
+        problems = check_against_proto(json.loads(Path(args.out).read_text()), args.check_proto)
+        print("\n".join(problems) or f"the tables agree with {len(args.check_proto)} .proto file(s)")
+        return 1 if problems else 0
     definitions = json.loads(DEFINITIONS.read_text())["definitions"]
     if args.proto:
         files, tags = list(descriptors_from_proto_text(args.proto)), {}
