@@ -486,8 +486,13 @@ async def create_generated(cli: Cli, args: argparse.Namespace) -> int:
     body = copy.deepcopy(obj)
     if args.save_config:
         body = with_last_applied(body)
-    created = await cli.api.create(res, body, namespace=ns, dry_run=dry == "server", field_manager=args.field_manager,
-                                   field_validation=_validation(args.validate))
+    try:
+        created = await cli.api.create(res, body, namespace=ns, dry_run=dry == "server",
+                                       field_manager=args.field_manager, field_validation=_validation(args.validate))
+    except ApiError as e:
+        if e.code == 422:
+            raise
+        raise CommandError(f"failed to create {res.kind.lower()}: {e.message}") from e
     _report(cli, res, created, "created", dry, spec)
     return 0
 
@@ -520,11 +525,13 @@ async def delete(cli: Cli, args: argparse.Namespace) -> int:
         pass
     wait = str(args.wait).lower() in ("true", "1", "t", "yes") and dry == "none"
     items: list[tuple[Resource, str, str | None]] = []
+    sources: dict[int, str] = {}
     errors: list[str] = []
     if args.filename:
         for m in manifests.load(args.filename, recursive=args.recursive, stdin=cli.stdin):
             res = await cli.resource_for(m.obj, where=m.source)
             meta = m.obj.get("metadata") or {}
+            sources[len(items)] = m.source
             items.append((res, str(meta.get("name")), (meta.get("namespace") or cli.namespace) if res.namespaced
                           else None))
     else:
@@ -552,7 +559,7 @@ async def delete(cli: Cli, args: argparse.Namespace) -> int:
             cli.print("No resources found")
             return 0
     deleted: list[tuple[Resource, str, str | None, str | None]] = []
-    for res, name, ns in items:
+    for index, (res, name, ns) in enumerate(items):
         try:
             if dry == "client":
                 result: dict[str, Any] = {}
@@ -563,7 +570,7 @@ async def delete(cli: Cli, args: argparse.Namespace) -> int:
         except ApiError as e:
             if e.code == 404 and args.ignore_not_found:
                 continue
-            errors.append(error_message(e))
+            errors.append(error_message(_with_source(e, "deleting", sources[index]) if index in sources else e))
             continue
         if args.output == "name":
             cli.print(ref(res, name))

@@ -12,6 +12,9 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from decimal import Decimal
+
+from skiff.api.quantity import Format, format_quantity, parse_quantity
 from skiff.api.resources import Resource, find
 from skiff.client import ApiError
 
@@ -405,7 +408,8 @@ def _head(obj: Obj, *, namespace: bool = True) -> list[str]:
 def describe_configmap(cm: Obj, ctx: dict[str, Any]) -> list[str]:
     lines = _head(cm) + ["", "Data", "===="]
     for k in sorted(cm.get("data") or {}):
-        lines += [f"{k}:", "----"] + str(cm["data"][k]).split("\n")
+        # kubectl >= 1.31 ends every value with a blank line
+        lines += [f"{k}:", "----"] + str(cm["data"][k]).split("\n") + [""]
     lines += ["", "BinaryData", "===="]
     for k in sorted(cm.get("binaryData") or {}):
         import base64
@@ -573,13 +577,33 @@ def describe_service(svc: Obj, ctx: dict[str, Any]) -> list[str]:
         lines.append(f"TargetPort:\t{tp}/{p.get('protocol', 'TCP')}")
         if p.get("nodePort"):
             lines.append(f"NodePort:\t{name}\t{p['nodePort']}/{p.get('protocol', 'TCP')}")
-        lines.append(f"Endpoints:\t{_endpoints_text(endpoints, p)}")
+        lines.append(f"Endpoints:\t{_slices_text(ctx.get('slices'), p)}")
     lines.append(f"Session Affinity:\t{spec.get('sessionAffinity', 'None')}")
     if spec.get("externalTrafficPolicy"):
         lines.append(f"External Traffic Policy:\t{spec['externalTrafficPolicy']}")
-    if spec.get("internalTrafficPolicy") and spec.get("type") != "ClusterIP" and False:
+    if spec.get("internalTrafficPolicy"):
         lines.append(f"Internal Traffic Policy:\t{spec['internalTrafficPolicy']}")
     return lines + events_lines(ctx.get("events"), ctx["now"])
+
+
+def _slices_text(slices: list[Obj] | None, port: Obj) -> str:
+    """kubectl >= 1.31 reads EndpointSlices; no ready address prints nothing."""
+    if not slices:
+        return ""
+    addrs = []
+    for sl in slices:
+        for p in sl.get("ports") or []:
+            if (port.get("name") or "") != (p.get("name") or ""):
+                continue
+            for ep in sl.get("endpoints") or []:
+                if (ep.get("conditions") or {}).get("ready") is False:
+                    continue
+                addrs.extend(f"{a}:{p.get('port')}" for a in ep.get("addresses") or [])
+    if not addrs:
+        return ""
+    shown = addrs[:3]
+    more = len(addrs) - len(shown)
+    return ",".join(shown) + (f" + {more} more..." if more else "")
 
 
 def _endpoints_text(ep: Obj | None, port: Obj) -> str:
@@ -620,6 +644,42 @@ def describe_job(job: Obj, ctx: dict[str, Any]) -> list[str]:
     return lines + events_lines(ctx.get("events"), ctx["now"])
 
 
+ZERO_TIME = "Mon, 01 Jan 0001 00:00:00 +0000"
+
+
+def _time_or_zero(value: str | None) -> str:
+    return rfc1123z(value) if value else ZERO_TIME
+
+
+def _pod_totals(pod: Obj) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """kubectl's ``PodRequestsAndLimits`` (sum of containers, max with each init container)."""
+    reqs: dict[str, Decimal] = {}
+    lims: dict[str, Decimal] = {}
+    spec = pod.get("spec") or {}
+    for c in spec.get("containers") or []:
+        for target, key in ((reqs, "requests"), (lims, "limits")):
+            for name, q in ((c.get("resources") or {}).get(key) or {}).items():
+                target[name] = target.get(name, Decimal(0)) + parse_quantity(q)
+    for c in spec.get("initContainers") or []:
+        for target, key in ((reqs, "requests"), (lims, "limits")):
+            for name, q in ((c.get("resources") or {}).get(key) or {}).items():
+                target[name] = max(target.get(name, Decimal(0)), parse_quantity(q))
+    return reqs, lims
+
+
+def _qty(value: Decimal, resource: str) -> str:
+    if value == 0:
+        return "0"
+    if resource == "cpu":
+        milli = value * 1000
+        return f"{int(milli)}m" if milli % 1000 else str(int(value))
+    return format_quantity(value, Format.BINARY_SI if value % 1024 == 0 else Format.DECIMAL_SI)
+
+
+def _pct(value: Decimal, total: Decimal) -> int:
+    return int(value / total * 100) if total else 0
+
+
 def describe_node(node: Obj, ctx: dict[str, Any]) -> list[str]:
     meta, spec, st = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
     lines = [f"Name:\t{meta.get('name')}", f"Roles:\t{_roles(meta.get('labels') or {})}",
@@ -627,43 +687,71 @@ def describe_node(node: Obj, ctx: dict[str, Any]) -> list[str]:
              f"CreationTimestamp:\t{rfc1123z(meta.get('creationTimestamp'))}"]
     taints = [f"{t['key']}" + (f"={t['value']}" if t.get("value") else "") + f":{t.get('effect', '')}"
               for t in spec.get("taints") or []]
-    lines += _multiline("Taints", taints)
+    lines += _multiline("Taints", sorted(taints))
     lines.append(f"Unschedulable:\t{str(bool(spec.get('unschedulable'))).lower()}")
-    conditions = st.get("conditions") or []
-    lines += ["Conditions:", "  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage",
-              "  ----\t------\t-----------------\t------------------\t------\t-------"]
-    for c in conditions:
-        lines.append(f"  {c.get('type')} \t{c.get('status')} \t{rfc1123z(c.get('lastHeartbeatTime'))} \t"
-                     f"{rfc1123z(c.get('lastTransitionTime'))} \t{c.get('reason', '')} \t{c.get('message', '')}")
-    addresses = st.get("addresses") or []
+    lease = ctx.get("lease")
+    if isinstance(lease, str):
+        lines.append(f"Lease:\tFailed to get lease: {lease}")
+    elif lease is not None:
+        ls = lease.get("spec") or {}
+        lines += ["Lease:", f"  HolderIdentity:\t{ls.get('holderIdentity') or '<unset>'}",
+                  f"  AcquireTime:\t{rfc1123z(ls['acquireTime']) if ls.get('acquireTime') else '<unset>'}",
+                  f"  RenewTime:\t{rfc1123z(ls['renewTime']) if ls.get('renewTime') else '<unset>'}"]
+    if st.get("conditions"):
+        lines += ["Conditions:", "  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage",
+                  "  ----\t------\t-----------------\t------------------\t------\t-------"]
+    for c in st.get("conditions") or []:
+        lines.append(f"  {c.get('type')} \t{c.get('status')} \t{_time_or_zero(c.get('lastHeartbeatTime'))} \t"
+                     f"{_time_or_zero(c.get('lastTransitionTime'))} \t{c.get('reason', '')} \t{c.get('message', '')}")
     lines.append("Addresses:")
-    lines += [f"  {a.get('type')}:\t{a.get('address')}" for a in addresses]
+    lines += [f"  {a.get('type')}:\t{a.get('address')}" for a in st.get("addresses") or []]
     for title, key in (("Capacity", "capacity"), ("Allocatable", "allocatable")):
         vals = st.get(key) or {}
         if vals:
             lines.append(f"{title}:")
             lines += [f"  {k}:\t{vals[k]}" for k in sorted(vals)]
     info = st.get("nodeInfo") or {}
-    if info:
-        lines.append("System Info:")
-        for title, key in (("Machine ID", "machineID"), ("System UUID", "systemUUID"), ("Boot ID", "bootID"),
-                           ("Kernel Version", "kernelVersion"), ("OS Image", "osImage"),
-                           ("Operating System", "operatingSystem"), ("Architecture", "architecture"),
-                           ("Container Runtime Version", "containerRuntimeVersion"),
-                           ("Kubelet Version", "kubeletVersion"), ("Kube-Proxy Version", "kubeProxyVersion")):
-            lines.append(f"  {title}:\t{info.get(key, '')}")
+    lines.append("System Info:")
+    for title, key in (("Machine ID", "machineID"), ("System UUID", "systemUUID"), ("Boot ID", "bootID"),
+                       ("Kernel Version", "kernelVersion"), ("OS Image", "osImage"),
+                       ("Operating System", "operatingSystem"), ("Architecture", "architecture"),
+                       ("Container Runtime Version", "containerRuntimeVersion"),
+                       ("Kubelet Version", "kubeletVersion"), ("Kube-Proxy Version", "kubeProxyVersion")):
+        lines.append(f"  {title}:\t{info.get(key, '')}")
     if spec.get("podCIDR"):
         lines.append(f"PodCIDR:\t{spec['podCIDR']}")
         lines.append(f"PodCIDRs:\t{','.join(spec.get('podCIDRs') or [spec['podCIDR']])}")
+    if spec.get("providerID"):
+        lines.append(f"ProviderID:\t{spec['providerID']}")
     pods = ctx.get("pods") or []
+    alloc_raw = st.get("allocatable") or st.get("capacity") or {}
+    alloc = {k: parse_quantity(v) for k, v in alloc_raw.items()}
     lines.append(f"Non-terminated Pods:\t({len(pods)} in total)")
-    if pods:
-        lines += ["  Namespace\tName\tCPU Requests\tCPU Limits\tMemory Requests\tMemory Limits\tAge",
-                  "  ---------\t----\t------------\t----------\t---------------\t-------------\t---"]
-        for p in pods:
-            pm = p.get("metadata") or {}
-            lines.append(f"  {pm.get('namespace')}\t{pm.get('name')}\t0 (0%)\t0 (0%)\t0 (0%)\t0 (0%)\t"
-                         f"{since(pm.get('creationTimestamp'), ctx['now'])}")
+    lines += ["  Namespace\tName\t\tCPU Requests\tCPU Limits\tMemory Requests\tMemory Limits\tAge",
+              "  ---------\t----\t\t------------\t----------\t---------------\t-------------\t---"]
+    total_req: dict[str, Decimal] = {}
+    total_lim: dict[str, Decimal] = {}
+    for p in pods:
+        pm = p.get("metadata") or {}
+        req, lim = _pod_totals(p)
+        for k, v in req.items():
+            total_req[k] = total_req.get(k, Decimal(0)) + v
+        for k, v in lim.items():
+            total_lim[k] = total_lim.get(k, Decimal(0)) + v
+        cells = []
+        for src, res in ((req, "cpu"), (lim, "cpu"), (req, "memory"), (lim, "memory")):
+            v = src.get(res, Decimal(0))
+            cells.append(f"{_qty(v, res)} ({_pct(v, alloc.get(res, Decimal(0)))}%)")
+        lines.append(f"  {pm.get('namespace')}\t{pm.get('name')}\t\t" + "\t".join(cells) +
+                     f"\t{since(pm.get('creationTimestamp'), ctx['now'])}")
+    lines += ["Allocated resources:", "  (Total limits may be over 100 percent, i.e., overcommitted.)",
+              "  Resource\tRequests\tLimits", "  --------\t--------\t------"]
+    extended = sorted(k for k in alloc if k not in ("cpu", "memory", "ephemeral-storage", "pods")
+                      and (k.startswith("hugepages-") or "/" in k))
+    for res in ("cpu", "memory", "ephemeral-storage", *extended):
+        r, l_ = total_req.get(res, Decimal(0)), total_lim.get(res, Decimal(0))
+        a = alloc.get(res, Decimal(0))
+        lines.append(f"  {res}\t{_qty(r, res)} ({_pct(r, a)}%)\t{_qty(l_, res)} ({_pct(l_, a)}%)")
     return lines + events_lines(ctx.get("events"), ctx["now"])
 
 
@@ -778,18 +866,25 @@ async def _context(cli: Cli, res: Resource, obj: Obj) -> dict[str, Any]:
         ctx["pods"] = [p for p in lst.get("items") or []
                        if any(o.get("uid") == meta.get("uid") for o in (p.get("metadata") or {}).get("ownerReferences") or [])]
     elif res.kind == "Service":
-        ep_res = find("endpoints")
-        assert ep_res is not None
+        es_res = find("endpointslices")
+        assert es_res is not None
         try:
-            ctx["endpoints"] = await cli.api.get(ep_res, meta["name"], namespace=ns)
+            lst = await cli.api.list(es_res, namespace=ns, label_selector=f"kubernetes.io/service-name={meta['name']}")
+            ctx["slices"] = lst.get("items") or []
         except ApiError:
-            ctx["endpoints"] = None
+            ctx["slices"] = []
     elif res.kind == "Node":
         pods_res = find("pods")
         assert pods_res is not None
         lst = await cli.api.list(pods_res, all_namespaces=True, field_selector=f"spec.nodeName={meta['name']}")
         ctx["pods"] = [p for p in lst.get("items") or []
                        if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        lease_res = find("leases")
+        assert lease_res is not None
+        try:
+            ctx["lease"] = await cli.api.get(lease_res, meta["name"], namespace="kube-node-lease")
+        except ApiError as e:
+            ctx["lease"] = e.message
     return ctx
 
 

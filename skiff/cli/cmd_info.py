@@ -141,7 +141,10 @@ async def cluster_info(cli: Cli, args: argparse.Namespace) -> int:
     if args.what == "dump":
         raise CommandError("skiffctl cluster-info dump is not supported; use skiffctl get -A -o yaml")
     await cli.api.raw("GET", "/version")
-    cli.print(f"\x1b[0;32mKubernetes control plane\x1b[0m is running at \x1b[0;33m{cli.config.server}\x1b[0m")
+    # kubectl >= 1.31 colours only a terminal
+    tty = hasattr(cli.out, "isatty") and cli.out.isatty()
+    green, yellow, reset = ("\x1b[0;32m", "\x1b[0;33m", "\x1b[0m") if tty else ("", "", "")
+    cli.print(f"{green}Kubernetes control plane{reset} is running at {yellow}{cli.config.server}{reset}")
     try:
         svcs = await cli.api.send(rq.raw("GET", "/api/v1/namespaces/kube-system/services",
                                          query={"labelSelector": "kubernetes.io/cluster-service=true"}))
@@ -155,7 +158,7 @@ async def cluster_info(cli: Cli, args: argparse.Namespace) -> int:
         if ports and ports[0].get("name"):
             link = f"{cli.config.server}/api/v1/namespaces/{meta.get('namespace')}/services/" \
                    f"{meta.get('name')}:{ports[0]['name']}/proxy"
-        cli.print(f"\x1b[0;32m{name}\x1b[0m is running at \x1b[0;33m{link}\x1b[0m")
+        cli.print(f"{green}{name}{reset} is running at {yellow}{link}{reset}")
     cli.print("")
     cli.print("To further debug and diagnose cluster problems, use 'kubectl cluster-info dump'.")
     return 0

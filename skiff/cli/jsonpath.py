@@ -369,7 +369,9 @@ def _match(item: Any, f: Filter, *, root: Any) -> bool:
 def text_of(value: Any) -> str:
     """One result as kubectl prints it: strings raw, maps/lists as compact JSON."""
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        # Go's json.Marshal: map keys sorted, <, > and & escaped
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     if value is None:
         return "<nil>"
     if isinstance(value, bool):
