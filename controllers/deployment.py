@@ -186,10 +186,13 @@ def scale_down_old(d: Obj, new_rs: Obj, old: list[Obj]) -> dict[str, int]:
         down = min(budget - cleaned, spec_n - avail)
         out[meta(rs)["name"]] = spec_n - down
         cleaned += down
-    available = sum(status_int(rs, "availableReplicas") for rs in all_rss)
+    # a ReplicaSet cannot keep more available pods than its spec once its controller acts, and
+    # the status may lag our own scale-down: count the smaller, and never exceed the budget
+    available = sum(min(status_int(rs, "availableReplicas"), out.get(meta(rs)["name"], replicas_of(rs)))
+                    for rs in all_rss)
     if available <= min_available:
         return out
-    total = available - min_available
+    total = min(available - min_available, budget - cleaned)
     done = 0
     for rs in old:
         if done >= total:

@@ -1,0 +1,272 @@
+"""Workloads on a real server + etcd + hollow nodes, driven with the real kubectl.
+
+Every test runs this process's scheduler and controller manager (short node timings)
+against a ``skiff server --disable scheduler,controllers``, on three fresh hollow nodes.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from skiff.api.resources import find
+from skiff.machinery.hollow import EXIT_CODE, HollowCluster, HollowOptions
+from skiff.machinery.objects import get_condition, is_pod_ready
+
+from .conftest import Cluster, wait_until
+
+pytestmark = pytest.mark.integration
+PODS = find("pods")
+DEPLOYMENTS = find("deployments.apps")
+REPLICASETS = find("replicasets.apps")
+
+
+def deployment(name: str, replicas: int, image: str = "registry.local/web:v1", **strategy: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                            "template": {"metadata": {"labels": {"app": name}},
+                                         "spec": {"containers": [{"name": "web", "image": image}]}}}
+    if strategy:
+        spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": strategy}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "spec": spec}
+
+
+async def live_pods(c: Cluster, selector: str) -> list[dict[str, Any]]:
+    items = (await c.api.list(PODS, namespace=c.namespace, label_selector=selector))["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+
+async def running(c: Cluster, selector: str, n: int) -> list[dict[str, Any]] | None:
+    pods = await live_pods(c, selector)
+    ok = [p for p in pods if (p.get("status") or {}).get("phase") == "Running" and is_pod_ready(p)]
+    return ok if len(ok) == n and len(pods) == n else None
+
+
+async def test_deployment_scale_rolling_update_undo_and_self_healing(cluster: Cluster) -> None:
+    c = cluster
+    await c.apply(deployment("web", 10, maxSurge=2, maxUnavailable=1))
+    pods = await wait_until(lambda: running(c, "app=web", 10), timeout=60, what="10 Running pods")
+    per_node: dict[str, int] = {}
+    for p in pods:
+        per_node[p["spec"]["nodeName"]] = per_node.get(p["spec"]["nodeName"], 0) + 1
+    assert set(per_node) == set(c.hollow.nodes), f"pods not spread over every node: {per_node}"
+    assert all(p["status"]["podIP"] for p in pods)
+    rs = await c.get_json("rs", "-l", "app=web")
+    assert len(rs["items"]) == 1 and rs["items"][0]["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+
+    await c.kubectl("scale", "deployment/web", "--replicas=20")
+    await wait_until(lambda: running(c, "app=web", 20), timeout=60, what="20 Running pods")
+    await c.kubectl("scale", "deployment/web", "--replicas=10")
+    await wait_until(lambda: running(c, "app=web", 10), timeout=60, what="back to 10 pods")
+
+    # rolling update, watched from the API: never fewer than replicas - maxUnavailable ready pods
+    lowest = [10]
+    ready: dict[str, bool] = {p["metadata"]["name"]: is_pod_ready(p) for p in await live_pods(c, "app=web")}
+    watch_started = asyncio.Event()
+
+    async def watch() -> None:
+        rv = (await c.api.list(PODS, namespace=c.namespace))["metadata"]["resourceVersion"]
+        watch_started.set()
+        async for etype, pod in c.api.watch(PODS, namespace=c.namespace, label_selector="app=web",
+                                            resource_version=rv):
+            name = pod["metadata"]["name"]
+            if etype == "DELETED" or pod["metadata"].get("deletionTimestamp"):
+                ready.pop(name, None)
+            elif etype != "BOOKMARK":
+                ready[name] = is_pod_ready(pod)
+            lowest[0] = min(lowest[0], sum(ready.values()))
+
+    watcher = asyncio.create_task(watch())
+    await watch_started.wait()
+    await c.kubectl("set", "image", "deployment/web", "web=registry.local/web:v2")
+    out = await c.kubectl("rollout", "status", "deployment/web", "--timeout=90s")
+    assert "successfully rolled out" in out
+    watcher.cancel()
+    assert lowest[0] >= 9, f"maxUnavailable=1 violated: only {lowest[0]} ready pods at one point"
+    pods = await wait_until(lambda: running(c, "app=web", 10), timeout=60, what="10 updated pods")
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"registry.local/web:v2"}
+    d = await c.get_json("deployment", "web")
+    assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+
+    await c.kubectl("rollout", "undo", "deployment/web")
+    await c.kubectl("rollout", "status", "deployment/web", "--timeout=90s")
+
+    async def back_to_v1() -> bool:
+        pods = await running(c, "app=web", 10)
+        return bool(pods) and {p["spec"]["containers"][0]["image"] for p in pods} == {"registry.local/web:v1"}
+
+    await wait_until(back_to_v1, timeout=60, what="pods back on v1 after undo")
+    d = await c.get_json("deployment", "web")
+    assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert len((await c.get_json("rs", "-l", "app=web"))["items"]) == 2
+
+    victim = (await live_pods(c, "app=web"))[0]["metadata"]["name"]
+    await c.kubectl("delete", "pod", victim)
+
+    async def replaced() -> bool:
+        pods = await running(c, "app=web", 10)
+        return bool(pods) and victim not in {p["metadata"]["name"] for p in pods}
+
+    await wait_until(replaced, timeout=60, what="the deleted pod to be replaced")
+    events = await c.kubectl("get", "events", "--field-selector", "reason=ScalingReplicaSet", "-o", "name")
+    assert events.strip(), "the deployment controller records events"
+
+
+async def test_dead_hollow_node_loses_its_pods_to_healthy_nodes(cluster: Cluster) -> None:
+    c = cluster
+    d = deployment("svc", 6)
+    # the API server gives pods 300 s tolerations by default (DefaultTolerationSeconds); shorten them
+    d["spec"]["template"]["spec"]["tolerations"] = [
+        {"key": f"node.kubernetes.io/{k}", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2}
+        for k in ("unreachable", "not-ready")]
+    await c.apply(d)
+    pods = await wait_until(lambda: running(c, "app=svc", 6), timeout=60, what="6 Running pods")
+    dead = pods[0]["spec"]["nodeName"]
+    on_dead = {p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == dead}
+    c.hollow.stop_node(dead)
+
+    async def node_unknown() -> bool:
+        node = await c.get_json("node", dead)
+        taints = {(t["key"], t["effect"]) for t in node["spec"].get("taints") or []}
+        ready = get_condition(node, "Ready") or {}
+        return ready.get("status") == "Unknown" and ("node.kubernetes.io/unreachable", "NoExecute") in taints
+
+    await wait_until(node_unknown, timeout=30, what=f"{dead} to be Unknown and tainted unreachable")
+
+    async def moved() -> bool:
+        pods = await running(c, "app=svc", 6)
+        return bool(pods) and all(p["spec"]["nodeName"] != dead for p in pods)
+
+    await wait_until(moved, timeout=60, what="pods recreated on the healthy nodes")
+    leftover = await c.api.list(PODS, namespace=c.namespace, label_selector="app=svc")
+    evicted = [p for p in leftover["items"] if p["metadata"]["name"] in on_dead]
+    assert all(p["metadata"].get("deletionTimestamp") for p in evicted), "evicted pods are terminating"
+
+
+async def test_job_retries_failing_pods_up_to_backoff_limit(cluster: Cluster) -> None:
+    c = cluster
+    failing = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "fails"},
+               "spec": {"backoffLimit": 2, "template": {
+                   "metadata": {"annotations": {EXIT_CODE: "1"}},
+                   "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}
+    ok = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "works"},
+          "spec": {"completions": 3, "parallelism": 2, "template": {
+              "metadata": {"annotations": {EXIT_CODE: "0"}},
+              "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}
+    await c.apply(failing)
+    await c.apply(ok)
+
+    async def finished(name: str, ctype: str) -> dict[str, Any] | None:
+        job = await c.get_json("job", name)
+        cond = get_condition(job, ctype)
+        return job if cond and cond["status"] == "True" else None
+
+    job = await wait_until(lambda: finished("fails", "Failed"), timeout=60, what="the failing job to fail")
+    assert get_condition(job, "Failed")["reason"] == "BackoffLimitExceeded"
+    assert job["status"]["failed"] == 3
+    pods = await c.get_json("pods", "-l", "job-name=fails")
+    assert len(pods["items"]) == 3
+    codes = {p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] for p in pods["items"]}
+    assert codes == {1}
+    job = await wait_until(lambda: finished("works", "Complete"), timeout=60, what="the good job to complete")
+    assert job["status"]["succeeded"] == 3 and job["status"].get("completionTime")
+    out = await c.kubectl("wait", "--for=condition=complete", "job/works", "--timeout=10s")
+    assert "condition met" in out
+
+
+async def test_daemonset_covers_every_node_including_a_new_one(cluster: Cluster) -> None:
+    c = cluster
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+          "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                   "template": {"metadata": {"labels": {"app": "agent"}},
+                                "spec": {"containers": [{"name": "a", "image": "busybox"}]}}}}
+    await c.apply(ds)
+    pods = await wait_until(lambda: running(c, "app=agent", 3), timeout=60, what="a daemon pod per node")
+    assert {p["spec"]["nodeName"] for p in pods} == set(c.hollow.nodes)
+    prefix = next(iter(c.hollow.nodes)).rsplit("-", 1)[0]
+    extra = HollowCluster(c.api, 1, options=HollowOptions(prefix=f"{prefix}-", start_index=3, lease_interval=1.0,
+                                                          lease_duration=4, status_interval=2.0))
+    await extra.start()
+    try:
+        pods = await wait_until(lambda: running(c, "app=agent", 4), timeout=60, what="a daemon pod on the new node")
+        assert f"{prefix}-3" in {p["spec"]["nodeName"] for p in pods}
+        status = (await c.get_json("ds", "agent"))["status"]
+        assert status["desiredNumberScheduled"] == 4
+    finally:
+        await extra.stop()
+        await c.api.delete(find("nodes"), f"{prefix}-3")
+
+
+async def test_cascading_delete_background_orphan_and_foreground(cluster: Cluster) -> None:
+    c = cluster
+    for name in ("bg", "orph", "fg"):
+        await c.apply(deployment(name, 2))
+    for name in ("bg", "orph", "fg"):
+        await wait_until(lambda name=name: running(c, f"app={name}", 2), timeout=60, what=f"{name} pods")
+
+    await c.kubectl("delete", "deployment", "bg")
+    await wait_until(lambda: _none_left(c, "app=bg"), timeout=60, what="background cascade to remove RS and pods")
+
+    await c.kubectl("delete", "deployment", "orph", "--cascade=orphan")
+    await asyncio.sleep(0)
+
+    async def orphaned() -> bool:
+        rss = (await c.get_json("rs", "-l", "app=orph"))["items"]
+        return len(rss) == 1 and not rss[0]["metadata"].get("ownerReferences")
+
+    await wait_until(orphaned, timeout=30, what="the orphaned ReplicaSet to lose its owner")
+    assert await running(c, "app=orph", 2), "orphaned pods keep running"
+
+    await c.kubectl("delete", "deployment", "fg", "--cascade=foreground", "--wait=true", "--timeout=60s")
+    assert await _none_left(c, "app=fg"), "foreground deletion returns only after the dependents are gone"
+
+
+async def _none_left(c: Cluster, selector: str) -> bool:
+    rss = (await c.api.list(REPLICASETS, namespace=c.namespace, label_selector=selector))["items"]
+    pods = (await c.api.list(PODS, namespace=c.namespace, label_selector=selector))["items"]
+    return not rss and not pods
+
+
+async def test_statefulset_ordered_names_and_service_endpoints(cluster: Cluster) -> None:
+    c = cluster
+    await c.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
+                   "spec": {"selector": {"app": "db"}, "ports": [{"name": "sql", "port": 5432, "targetPort": "sql"}]}})
+    await c.apply({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+                   "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [
+                                {"name": "db", "image": "busybox", "ports": [{"name": "sql", "containerPort": 15432}]}]}}}})
+    pods = await wait_until(lambda: running(c, "app=db", 3), timeout=60, what="3 StatefulSet pods")
+    assert sorted(p["metadata"]["name"] for p in pods) == ["db-0", "db-1", "db-2"]
+    created = sorted(pods, key=lambda p: p["metadata"]["creationTimestamp"])
+    assert [p["metadata"]["name"] for p in created][0] == "db-0"
+
+    async def endpoints_ready() -> Any:
+        ep = await c.get_json("endpoints", "db")
+        subsets = ep.get("subsets") or []
+        return subsets if subsets and len(subsets[0].get("addresses") or []) == 3 else None
+
+    subsets = await wait_until(endpoints_ready, timeout=30, what="3 ready endpoints")
+    assert subsets[0]["ports"] == [{"name": "sql", "port": 15432, "protocol": "TCP"}]
+    slices = await c.get_json("endpointslices", "-l", "kubernetes.io/service-name=db")
+    assert len(slices["items"]) == 1 and len(slices["items"][0]["endpoints"]) == 3
+    sa = await c.get_json("serviceaccount", "default")
+    assert sa["metadata"]["name"] == "default"
+
+
+async def test_unschedulable_pod_gets_kubernetes_message(cluster: Cluster) -> None:
+    c = cluster
+    await c.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge"},
+                   "spec": {"containers": [{"name": "c", "image": "busybox",
+                                            "resources": {"requests": {"cpu": "64"}}}]}})
+
+    async def reported() -> Any:
+        pod = await c.get_json("pod", "huge")
+        cond = get_condition(pod, "PodScheduled")
+        return cond if cond and cond["status"] == "False" else None
+
+    cond = await wait_until(reported, timeout=30, what="PodScheduled=False")
+    assert cond["reason"] == "Unschedulable"
+    assert cond["message"] == "0/3 nodes are available: 3 Insufficient cpu."
+    events = json.loads(await c.kubectl("get", "events", "--field-selector", "involvedObject.name=huge", "-o", "json"))
+    assert any(e["reason"] == "FailedScheduling" for e in events["items"])
