@@ -61,18 +61,8 @@ async def admit_update(reg: "Registry", res: Resource, obj: Obj, old: Obj, opts:
 
 
 async def after_create(reg: "Registry", res: Resource, obj: Obj) -> None:
-    if res.kind == "Namespace":
-        from .registry import WriteOptions
-        from skiff.api.resources import by_kind
-
-        sa = by_kind("v1", "ServiceAccount")
-        assert sa is not None
-        name = obj["metadata"]["name"]
-        try:
-            await reg.create(sa, name, {"metadata": {"name": "default"}}, WriteOptions())
-        except status.StatusError as exc:
-            if exc.code != 409:
-                raise
+    """Hook for side effects of a create (none yet: namespaces' default ServiceAccount is the
+    ServiceAccount controller's job, as in Kubernetes)."""
 
 
 async def after_delete(reg: "Registry", res: Resource, obj: Obj) -> None:

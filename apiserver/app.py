@@ -56,7 +56,6 @@ class ApiServer:
         await self._bootstrap()
         await self.cache.start()
         await self._bootstrap_kubernetes_service()
-        await self.registry.resume_namespace_cleanups()
         self._tasks.append(asyncio.create_task(self._compact_loop(), name="compaction"))
 
     async def stop(self) -> None:

@@ -74,7 +74,6 @@ class Registry:
         self.store = store
         self.cache = cache
         self.clock = clock
-        self._terminating: set[str] = set()
 
     # -- keys --------------------------------------------------------------------------
     @staticmethod
@@ -265,9 +264,12 @@ class Registry:
 
     @staticmethod
     def _deletable_now(res: Resource, obj: Obj) -> bool:
-        # A terminating pod waits for its kubelet (grace period) even without finalizers.
+        # A terminating pod waits for its kubelet (grace period) even without finalizers;
+        # a namespace waits for the namespace controller to empty it and clear spec.finalizers.
         if res.kind == "Pod":
             return int(obj["metadata"].get("deletionGracePeriodSeconds") or 0) == 0
+        if res.kind == "Namespace":
+            return not (obj.get("spec") or {}).get("finalizers")
         return True
 
     # -- delete --------------------------------------------------------------------------------
@@ -301,8 +303,6 @@ class Registry:
                 continue
             except KeyNotFound:
                 raise status.not_found(res, name)
-            if res.kind == "Namespace":
-                self.start_namespace_cleanup(name)
             return with_rv(plan.updated, rv), False
         raise status.conflict(res, name, "too many concurrent updates, try again")
 
@@ -329,62 +329,6 @@ class Registry:
                 if exc.code != 404:
                     raise
         return deleted
-
-    # -- namespaces ------------------------------------------------------------------------------
-    def start_namespace_cleanup(self, namespace: str) -> None:
-        if namespace in self._terminating:
-            return
-        self._terminating.add(namespace)
-        asyncio.get_running_loop().create_task(self._drain_namespace(namespace), name=f"drain-ns-{namespace}")
-
-    async def _drain_namespace(self, namespace: str) -> None:
-        """Delete everything in a terminating namespace, then the namespace (the namespace controller's job)."""
-        try:
-            while True:
-                left = 0
-                for res in RESOURCES:
-                    if not res.namespaced:
-                        continue
-                    page = await self.store.list(self.key_prefix(res, namespace))
-                    for kv in page.items:
-                        left += 1
-                        if kv.value.get("metadata", {}).get("deletionTimestamp"):
-                            continue
-                        try:
-                            await self.delete(res, namespace, kv.value["metadata"]["name"],
-                                              {"propagationPolicy": "Background"}, WriteOptions())
-                        except status.StatusError:
-                            pass
-                if left == 0:
-                    break
-                await asyncio.sleep(1.0)
-
-            def finalize(ns: Obj) -> Obj:
-                ns.setdefault("spec", {})["finalizers"] = [
-                    f for f in ns.get("spec", {}).get("finalizers", []) if f != "kubernetes"]
-                return ns
-
-            kv = await self.store.get(self.key(NAMESPACES, None, namespace))
-            if kv is not None:
-                obj = finalize(copy.deepcopy(kv.value))
-                if not obj["spec"]["finalizers"] and not obj["metadata"].get("finalizers"):
-                    try:
-                        await self.store.delete(self.key(NAMESPACES, None, namespace), expected_revision=kv.mod_revision)
-                    except (RevisionConflict, KeyNotFound):
-                        pass
-                else:
-                    await self.store.update(self.key(NAMESPACES, None, namespace), obj,
-                                            expected_revision=kv.mod_revision)
-        except Exception:  # noqa: BLE001 - retried on the next start
-            log.exception("draining namespace %s failed", namespace)
-        finally:
-            self._terminating.discard(namespace)
-
-    async def resume_namespace_cleanups(self) -> None:
-        page = await self.store.list(self.prefix(NAMESPACES))
-        for kv in page.items:
-            if kv.value.get("metadata", {}).get("deletionTimestamp"):
-                self.start_namespace_cleanup(kv.value["metadata"]["name"])
 
 
 @dataclass(frozen=True)

@@ -142,8 +142,9 @@ def test_preconditions_and_dry_run(api: client.ApiClient, ns: str) -> None:
         core.read_namespaced_config_map("dry", ns)
 
 
-def test_namespace_deletion_drains_its_contents(api: client.ApiClient, unique_name: str) -> None:
-    core = client.CoreV1Api(api)
+def test_namespace_deletion_drains_its_contents(skiff_server_session, unique_name: str) -> None:
+    """The API server marks the namespace Terminating; the namespace controller empties and finalizes it."""
+    core = client.CoreV1Api(connect(skiff_server_session.kubeconfig))
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=unique_name)))
     core.create_namespaced_config_map(unique_name, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="x")))
     core.delete_namespace(unique_name)
