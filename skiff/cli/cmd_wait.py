@@ -73,8 +73,9 @@ def parse_for(value: str) -> Condition:
         return Condition("condition", name=name, value=want if eq else "true")
     if lowered.startswith("jsonpath="):
         expr = value[len("jsonpath="):]
-        if expr.startswith(("'", '"')):
-            expr = expr[1:-1] if expr[-1:] == expr[:1] else expr
+        if expr[:1] in ("'", '"') and expr.find(expr[0], 1) > 0:
+            close = expr.find(expr[0], 1)
+            expr = expr[1:close] + expr[close + 1:]
         # the value follows the closing brace (or the last '=' of a relaxed path)
         if "}" in expr:
             path, _, rest = expr.rpartition("}")

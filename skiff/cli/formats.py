@@ -68,10 +68,9 @@ _GoEmitterDumper.add_representer(type(None), lambda d, _: d.represent_scalar("ta
 
 def _represent_float(dumper: yaml.SafeDumper, data: float) -> yaml.ScalarNode:
     if data.is_integer() and abs(data) < 1e21:
-        text = str(int(data))
-    else:
-        text = repr(data).replace("e+", "e+")
-    return dumper.represent_scalar("tag:yaml.org,2002:float", text)
+        # a JSON number without a fraction reads back as an integer in Go too
+        return dumper.represent_scalar("tag:yaml.org,2002:int", str(int(data)))
+    return dumper.represent_scalar("tag:yaml.org,2002:float", repr(data))
 
 
 _GoEmitterDumper.add_representer(float, _represent_float)

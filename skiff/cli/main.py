@@ -101,7 +101,15 @@ def main(argv: list[str] | None = None, *, out: IO[str] | None = None, err: IO[s
             parser.print_help(out)
             return 0
         rest = normalize_bools(rest)
-        args = parser.parse_args(rest)
+        args, extras = parser.parse_known_args(rest)
+        if extras:
+            verb = " ".join(x for x in (getattr(args, "verb", None),) if x)
+            first = extras[0]
+            what = (f"unknown flag: {first}" if first.startswith("--") else
+                    f"unknown shorthand flag: '{first[1:2]}' in {first}" if first.startswith("-") else
+                    f"unexpected argument: {first}")
+            hint = f"See 'skiffctl {verb} --help' for usage." if verb else "Run 'skiffctl --help' for usage."
+            raise CommandError(f"{what}\n{hint}")
         if not getattr(args, "run", None):
             parser.parse_args([*rest, "--help"])
             return 0
