@@ -41,7 +41,10 @@ def test_compaction_expires_old_continue_tokens(tmp_path: Path) -> None:
         # a fresh list and a watch from the current revision still work
         fresh = core.list_namespaced_config_map("default")
         assert {"c0", "c1", "c2"} <= {c.metadata.name for c in fresh.items}
-        # the watch window moved past the old revision too: an ERROR event carrying 410, as Kubernetes sends
+        # once more changes than the watch cache keeps (20 here) have happened, a watch from the old
+        # revision is refused too: an ERROR event carrying 410, as Kubernetes sends it
+        for j in range(25):
+            core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"y{j}")))
         raw = core.list_namespaced_config_map("default", watch=True, resource_version=old_rv, timeout_seconds=2,
                                               _preload_content=False).read()
         events = [json.loads(line) for line in raw.splitlines() if line.strip()]
