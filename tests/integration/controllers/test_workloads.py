@@ -270,3 +270,24 @@ async def test_unschedulable_pod_gets_kubernetes_message(cluster: Cluster) -> No
     assert cond["message"] == "0/3 nodes are available: 3 Insufficient cpu."
     events = json.loads(await c.kubectl("get", "events", "--field-selector", "involvedObject.name=huge", "-o", "json"))
     assert any(e["reason"] == "FailedScheduling" for e in events["items"])
+
+
+async def test_cronjob_fires_on_its_schedule(cluster: Cluster) -> None:
+    c = cluster
+    await c.apply({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"},
+                   "spec": {"schedule": "* * * * *", "concurrencyPolicy": "Forbid", "successfulJobsHistoryLimit": 1,
+                            "jobTemplate": {"spec": {"template": {
+                                "metadata": {"annotations": {EXIT_CODE: "0"}},
+                                "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}}})
+
+    async def completed_job() -> Any:
+        jobs = (await c.get_json("jobs"))["items"]
+        done = [j for j in jobs if (get_condition(j, "Complete") or {}).get("status") == "True"]
+        return done or None
+
+    # the next minute boundary is at most 60 s away
+    done = await wait_until(completed_job, timeout=75, interval=0.5, what="a job created by the CronJob")
+    assert done[0]["metadata"]["name"].startswith("tick-")
+    assert done[0]["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+    cron = await c.get_json("cronjob", "tick")
+    assert cron["status"].get("lastScheduleTime") and cron["status"].get("lastSuccessfulTime")
