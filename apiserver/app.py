@@ -42,6 +42,7 @@ class ApiServer:
     advertise_url: str = "https://127.0.0.1:6443"
     compaction_interval: float = 300.0
     watch_cache_size: int = 50000
+    agent_token: str | None = None  # presented to node agents when proxying logs/exec
     store: Store = field(init=False)
     cache: WatchCache = field(init=False)
     registry: Registry = field(init=False)
@@ -121,7 +122,7 @@ class ApiServer:
 
     # -- HTTP ---------------------------------------------------------------------------------
     def build_app(self) -> web.Application:
-        handlers = ResourceHandlers(self.registry)
+        handlers = ResourceHandlers(self.registry, agent_token=self.agent_token)
         app = web.Application(middlewares=[self._errors, self._auth], client_max_size=64 * 1024 * 1024)
         r = app.router
         for p in ("/healthz", "/livez", "/readyz"):

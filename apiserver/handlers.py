@@ -183,8 +183,11 @@ def field_manager(request: web.Request) -> str:
 
 
 class ResourceHandlers:
-    def __init__(self, registry: Registry, *, bookmark_interval: float = 5.0) -> None:
+    def __init__(self, registry: Registry, *, bookmark_interval: float = 5.0, agent_token: str | None = None) -> None:
+        from .nodeproxy import NodeProxy
+
         self.registry = registry
+        self.node_proxy = NodeProxy(self, token=agent_token)
         self.bookmark_interval = bookmark_interval
         self.now = lambda: dt.datetime.now(dt.timezone.utc)
 
@@ -202,9 +205,15 @@ class ResourceHandlers:
         if sub == "binding":
             from .subresources import handle_binding
             return await handle_binding(self, request, target)
-        if sub in ("log", "exec", "attach", "portforward", "proxy", "eviction", "token"):
-            raise status.StatusError(501, "NotImplemented", f"the {sub} subresource is not served by this "
-                                     "Skiff server yet (it arrives with the node agent)")
+        if sub == "log" and m == "GET" and target.name:
+            return await self.node_proxy.log(request, target)
+        if sub in ("exec", "attach", "portforward") and m in ("GET", "POST") and target.name:
+            return await self.node_proxy.stream(request, target)
+        if sub == "eviction" and m == "POST" and target.name:
+            from .subresources import handle_eviction
+            return await handle_eviction(self, request, target)
+        if sub in ("proxy", "token"):
+            raise status.StatusError(501, "NotImplemented", f"the {sub} subresource is not served by Skiff yet")
         if target.name is None:
             if m == "GET":
                 if _flag(request.query.get("watch")):

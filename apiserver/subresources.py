@@ -115,3 +115,18 @@ async def bind(h: "ResourceHandlers", request: web.Request, res: Resource, names
 
     await h.registry.mutate(res, namespace, name, scheduled, _write_opts(request), subresource="status")
     return respond(status.success(), code=201, request=request)
+
+
+async def handle_eviction(h: "ResourceHandlers", request: web.Request, t: Target) -> web.Response:
+    """``pods/NAME/eviction`` (what ``kubectl drain`` posts): a delete that honours the eviction's
+    DeleteOptions. Skiff has no PodDisruptionBudgets yet, so every eviction is allowed."""
+    assert t.name is not None
+    body = decode(await read_body(request), request.content_type)
+    if not isinstance(body, dict) or body.get("kind") not in (None, "Eviction"):
+        raise status.bad_request("the body must be a policy/v1 Eviction")
+    name = (body.get("metadata") or {}).get("name")
+    if name and name != t.name:
+        raise status.bad_request(f"name in URL does not match name in Eviction object")
+    options = body.get("deleteOptions") or {}
+    await h.registry.delete(t.resource, t.namespace, t.name, options, _write_opts(request))
+    return respond(status.success(), code=201, request=request)

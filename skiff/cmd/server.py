@@ -91,7 +91,8 @@ async def serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     url = f"https://{advertise}:{port}" if ":" not in advertise else f"https://[{advertise}]:{port}"
     server = ApiServer(endpoints, {admin_token, join_token}, advertise_url=url,
-                       compaction_interval=args.compaction_interval, watch_cache_size=args.watch_cache_size)
+                       compaction_interval=args.compaction_interval, watch_cache_size=args.watch_cache_size,
+                       agent_token=join_token)
     runner = None
     tasks: list[asyncio.Task[Any]] = []
     try:

@@ -260,3 +260,15 @@ def test_watch_resumes_from_a_resource_version(api: client.ApiClient, ns: str) -
                                            _preload_content=False)
     events = [json.loads(line) for line in resp.read().splitlines() if line.strip()]
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "r2"), ("ADDED", "r3")]
+
+
+def test_eviction_and_node_proxy_errors(api: client.ApiClient, ns: str) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod(ns, pod("ev"))
+    with pytest.raises(ApiException) as err:  # not scheduled: no agent to ask
+        core.read_namespaced_pod_log("ev", ns)
+    assert err.value.status == 400 and "does not have a host assigned" in err.value.body
+    core.create_namespaced_pod_eviction("ev", ns, client.V1Eviction(metadata=client.V1ObjectMeta(name="ev")))
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_pod("ev", ns)
+    assert err.value.status == 404
