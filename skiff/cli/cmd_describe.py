@@ -100,7 +100,8 @@ def since(value: str | None, now: dt.datetime) -> str:
 def _multiline(title: str, values: list[str], indent: str = "") -> list[str]:
     if not values:
         return [f"{indent}{title}:\t<none>"]
-    return [f"{indent}{title}:\t{values[0]}"] + [f"{indent}\t{v}" for v in values[1:]]
+    # continuation lines start with the tab itself, as kubectl writes them
+    return [f"{indent}{title}:\t{values[0]}"] + [f"\t{v}" for v in values[1:]]
 
 
 def labels_lines(title: str, labels: dict[str, str] | None, indent: str = "") -> list[str]:

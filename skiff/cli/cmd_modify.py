@@ -24,7 +24,8 @@ from skiff.api.resources import Resource
 from skiff.client import ApiError, PatchType
 
 from . import formats, manifests
-from .cmd_apply import _definition, _dry_run, _place, _suffix, apply_patch_for, with_last_applied
+from .cmd_apply import (_definition, _dry_run, _place, _suffix, apply_patch_for, last_applied_json,
+                        with_last_applied)
 from .cmd_get import Target, parse_targets
 from .common import Cli, CommandError, error_message, ref
 from .printers import OutputSpec, render_objects
@@ -484,10 +485,10 @@ async def diff(cli: Cli, args: argparse.Namespace) -> int:
                 merged = await cli.api.patch(res, name, obj, patch_type=PatchType.APPLY, namespace=ns, dry_run=True,
                                              field_manager=args.field_manager, force=args.force_conflicts or None)
             elif live is None:
-                merged = await cli.api.create(res, with_last_applied(obj), namespace=ns, dry_run=True,
-                                              field_manager=args.field_manager)
+                merged = await cli.api.create(res, obj, namespace=ns, dry_run=True, field_manager=args.field_manager)
             else:
-                p = apply_patch_for(res, with_last_applied(obj), live)
+                # kubectl diff patches with the manifest alone: the last-applied annotation stays as it is
+                p = apply_patch_for(res, json.loads(last_applied_json(obj)), live)
                 merged = live if not p else await cli.api.patch(res, name, p, patch_type=PatchType.STRATEGIC,
                                                                 namespace=ns, dry_run=True,
                                                                 field_manager=args.field_manager)

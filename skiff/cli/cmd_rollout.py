@@ -14,6 +14,7 @@ from typing import Any
 from skiff.api.resources import Resource, find
 from skiff.client import ApiError, Gone, PatchType
 
+from .cmd_describe import pod_template_lines
 from .cmd_get import parse_targets
 from .common import Cli, CommandError, error_message, parse_duration, ref
 from .printers import align
@@ -212,9 +213,9 @@ async def history(cli: Cli, args: argparse.Namespace) -> int:
             if holder is None:
                 raise CommandError(f"unable to find the specified revision")
             template = (holder.get("spec") or {}).get("template") or {}
-            from . import formats
             cli.print(f"{ref(res, name)} with revision #{args.revision}")
-            cli.out.write(_template_text(template))
+            # kubectl prints the describe lines here without aligning them
+            cli.out.write("".join(line + "\n" for line in pod_template_lines(template)) + "\n")
             continue
         lines = ["REVISION\tCHANGE-CAUSE"]
         for rev in sorted(r for r in revisions if r > 0):
@@ -224,22 +225,6 @@ async def history(cli: Cli, args: argparse.Namespace) -> int:
         cli.out.write(format_lines(lines, padding=2, minwidth=0))
         cli.print("")
     return 0
-
-
-def _template_text(template: dict[str, Any]) -> str:
-    """A compact pod-template summary (kubectl prints it with its describe helpers)."""
-    meta = template.get("metadata") or {}
-    spec = template.get("spec") or {}
-    labels = meta.get("labels") or {}
-    out = ["Pod Template:"]
-    label_lines = [f"{k}={labels[k]}" for k in sorted(labels)] or ["<none>"]
-    out.append(f"  Labels:\t{label_lines[0]}")
-    out.extend(f"  \t{x}" for x in label_lines[1:])
-    out.append("  Containers:")
-    for c in spec.get("containers") or []:
-        out.append(f"   {c['name']}:")
-        out.append(f"    Image:\t{c.get('image', '')}")
-    return format_lines(out, padding=2) + "\n"
 
 
 def strip_template(template: dict[str, Any]) -> dict[str, Any]:
