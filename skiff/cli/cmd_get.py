@@ -14,7 +14,7 @@ from skiff.api.resources import Resource
 from skiff.client import TABLE_ACCEPT, ApiError, Gone
 
 from . import jsonpath, manifests
-from .common import Cli, CommandError, error_message, kind_group, ref
+from .common import Cli, CommandError, _duration, error_message, kind_group, ref
 from .printers import TAB_MINWIDTH, OutputSpec, render_objects
 from .tables import TableOptions, table_lines
 from .tabwriter import RememberingWriter, format_lines
@@ -147,8 +147,25 @@ async def _fetch_tables(cli: Cli, args: argparse.Namespace, target: Target,
                 if not (args.ignore_not_found and e.code == 404):
                     errors.append(error_message(e))
         return tables
-    page = await api.send(_with_include(_list_request(cli, args, res, ns, accept), args))
+    try:
+        page = await api.send(_with_include(_list_request(cli, args, res, ns, accept), args))
+    except ApiError as e:
+        raise list_error(e, res, args) from None
     return [page]
+
+
+def list_error(e: ApiError, res: Resource, args: argparse.Namespace) -> ApiError:
+    """kubectl's resource builder rewrites BadRequest/NotFound list errors to name what it listed. Pure."""
+    if e.code not in (400, 404):
+        return e
+    gvr = f"{res.group}/{res.version}, Resource={res.plural}"
+    selector, fields = args.selector or "", args.field_selector or ""
+    if not selector and not fields:
+        message = f'Unable to list "{gvr}": {e.message}'
+    else:
+        message = f'Unable to find "{gvr}" that match label selector "{selector}", field selector "{fields}": ' \
+                  f"{e.message}"
+    return type(e)({**e.status, "message": message})
 
 
 def _get_request(res: Resource, name: str, namespace: str | None, accept: str) -> Any:
@@ -256,8 +273,13 @@ async def _print_objects(cli: Cli, args: argparse.Namespace, targets: list[Targe
                     if not (args.ignore_not_found and e.code == 404):
                         errors.append(error_message(e))
         else:
-            lst = await cli.api.list(res, namespace=ns.get("namespace"), all_namespaces=bool(ns.get("all_namespaces")),
-                                     label_selector=args.selector or None, field_selector=args.field_selector or None)
+            try:
+                lst = await cli.api.list(res, namespace=ns.get("namespace"),
+                                         all_namespaces=bool(ns.get("all_namespaces")),
+                                         label_selector=args.selector or None,
+                                         field_selector=args.field_selector or None)
+            except ApiError as e:
+                raise list_error(e, res, args) from None
             objs.extend((res, _typed(res, o)) for o in lst.get("items") or [])
     if args.sort_by:
         objs.sort(key=lambda p: _sort_key(p[1], args.sort_by))
@@ -308,6 +330,9 @@ async def _watch(cli: Cli, args: argparse.Namespace, target: Target, spec: Outpu
     options = TableOptions(wide=spec.format == "wide", no_headers=True,
                            with_namespace=bool(ns.get("all_namespaces")), show_labels=args.show_labels)
     header_pending = args.watch_only
+    # --request-timeout bounds the watch as client-go's request timeout does: it ends quietly
+    timeout = _duration(cli.flags.get("request-timeout"))
+    request_timeout = max(1, round(timeout)) if timeout else None
     field_selector = args.field_selector or None
     if target.names:
         field_selector = f"metadata.name={target.names[0]}"
@@ -317,6 +342,7 @@ async def _watch(cli: Cli, args: argparse.Namespace, target: Target, spec: Outpu
                                                   all_namespaces=bool(ns.get("all_namespaces")),
                                                   label_selector=args.selector or None,
                                                   field_selector=field_selector, resource_version=rv,
+                                                  timeout_seconds=request_timeout,
                                                   accept=TABLE_ACCEPT if spec.human else "application/json"):
                 if etype == "BOOKMARK":
                     rv = (obj.get("metadata") or {}).get("resourceVersion", rv)

@@ -11,6 +11,7 @@ from skiff.api.resources import Resource
 from skiff.client import ApiError
 from skiff.client import requests as rq
 
+from . import explain as explain_v3
 from . import formats
 from .common import Cli, CommandError
 from .printers import align
@@ -165,79 +166,36 @@ async def cluster_info(cli: Cli, args: argparse.Namespace) -> int:
 
 
 async def explain(cli: Cli, args: argparse.Namespace) -> int:
-    """Field documentation from the server's OpenAPI v2 document."""
+    """Field documentation from the server's OpenAPI v3 document, in kubectl's plaintext layout."""
     kind_name, *fields = args.path.split(".")
-    res: Resource = await cli.resource(kind_name)
-    spec = await cli.api.raw("GET", "/openapi/v2")
-    definitions = spec.get("definitions") or {}
-    def_name = None
-    for name, d in definitions.items():
-        for gvk in d.get("x-kubernetes-group-version-kind") or []:
-            if gvk.get("group") == res.group and gvk.get("version") == res.version and gvk.get("kind") == res.kind:
-                def_name = name
-    if def_name is None:
-        raise CommandError(f"couldn't find resource for \"{res.api_version}, Kind={res.kind}\"")
-    node: dict[str, Any] = definitions[def_name]
-    field_name = None
-    for f in fields:
-        props = node.get("properties") or {}
-        if f not in props:
-            raise CommandError(f'field "{f}" does not exist')
-        field_name, prop = f, props[f]
-        node = _deref(prop, definitions)
-    cli.print(f"GROUP:      {res.group}" if res.group else "KIND:       " + res.kind)
-    if res.group:
-        cli.print(f"KIND:       {res.kind}")
-    cli.print(f"VERSION:    {res.version}")
-    cli.print("")
-    if field_name:
-        cli.print(f"FIELD: {field_name} <{_type_name(node)}>")
-        cli.print("")
-    cli.print("DESCRIPTION:")
-    for line in _wrap(node.get("description") or "<empty>"):
-        cli.print(f"    {line}")
-    props = node.get("properties") or {}
-    if props:
-        cli.print("    ")
-        cli.print("FIELDS:")
-        required = set(node.get("required") or [])
-        for name in sorted(props):
-            sub = _deref(props[name], definitions)
-            req = " -required-" if name in required else ""
-            cli.print(f"  {name}\t<{_type_name(sub)}>{req}")
-            for line in _wrap(sub.get("description") or props[name].get("description") or "<no description>"):
-                cli.print(f"    {line}")
-            cli.print("")
+    if args.output not in ("", "plaintext"):
+        raise CommandError(f"unsupported output format: {args.output}; skiffctl explain renders plaintext "
+                           "from OpenAPI v3 only")
+    try:
+        res: Resource = await cli.resource(kind_name)
+    except CommandError as e:
+        raise CommandError(str(e), raw=True) from e  # kubectl explain prints this one without "error: "
+    group, version = res.group, res.version
+    if args.api_version:
+        group, _, version = args.api_version.rpartition("/")
+    prefix = f"/apis/{group}" if group else "/api"
+    try:
+        document = await cli.api.raw("GET", f"/openapi/v3{prefix}/{version}")
+    except ApiError as e:
+        if e.code == 404:
+            raise CommandError(f"couldn't find resource for \"{group + '/' if group else ''}{version}, "
+                               f"Resource={res.plural}\"") from e
+        raise
+    gvk = explain_v3.find_gvk(document, prefix=prefix, version=version, plural=res.plural)
+    if gvk is None:
+        raise CommandError(f"GVR ({group}/{version}, Resource={res.plural}) not found in OpenAPI schema")
+    try:
+        cli.out.write(explain_v3.render(document, gvk, fields, recursive=args.recursive))
+    except explain_v3.FieldNotFound as e:
+        cli.out.write(e.partial)
+        raise CommandError(str(e)) from e
+    except LookupError as e:
+        raise CommandError(str(e)) from e
     return 0
 
 
-def _deref(prop: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
-    target = prop.get("$ref") or (prop.get("items") or {}).get("$ref")
-    if target:
-        d = dict(definitions.get(target.rsplit("/", 1)[-1], {}))
-        if prop.get("description"):
-            d["description"] = prop["description"]
-        if prop.get("type") == "array":
-            d["_array"] = True
-        return d
-    return prop
-
-
-def _type_name(node: dict[str, Any]) -> str:
-    if node.get("_array"):
-        return "[]Object"
-    t = node.get("type")
-    if t == "array":
-        return f"[]{(node.get('items') or {}).get('type', 'Object')}"
-    if t == "object" and node.get("additionalProperties"):
-        return f"map[string]{node['additionalProperties'].get('type', 'Object')}"
-    return str(t or "Object")
-
-
-def _wrap(text: str, width: int = 76) -> list[str]:
-    import textwrap
-
-    lines: list[str] = []
-    for para in text.split("\n"):
-        lines.extend(textwrap.wrap(para, width) or [""])
-    return lines

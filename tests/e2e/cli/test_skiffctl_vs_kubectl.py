@@ -41,6 +41,9 @@ _MASKS = [
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "UID"),
     (re.compile(r'(resourceVersion"?:\s*)"\d+"'), r'\1"RV"'),
     (re.compile(r"\b10\.\d+\.\d+\.\d+\b"), "IP"),
+    # kubectl diff's temporary directories
+    (re.compile(r"/(LIVE|MERGED)-[\w]+/"), r"/\1-DIR/"),
+    (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [+-]\d{4}"), "MTIME"),
     # ages as HumanDuration prints them, in tables and describe output
     (re.compile(r"(?<![\w./-])\d+(?:s|m|h|d|y)(?:\d+(?:s|m|h|d))?(?![\w./-])"), "AGE"),
 ]
@@ -256,6 +259,43 @@ def test_describe_and_discovery(pair: Pair) -> None:
     pair.same("config", "view", "--minify", "-o", "json")
     pair.same("config", "get-contexts")
     pair.same("config", "current-context")
+
+
+def test_rollout_diff_explain_edit_watch(pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Revisions made by the deployment controller, then the verbs that read them, and the editors."""
+    pair.both("apply", "-f", "-", stdin=app(replicas=0))
+    pair.same("set", "image", "deploy/web", "web=registry.local/web:2")
+    # both wait for the controller to observe the new generation; zero replicas finish at once
+    pair.same("rollout", "status", "deploy/web", "--timeout=60s")
+    pair.same("rollout", "history", "deploy/web")
+    pair.same("rollout", "history", "deploy/web", "--revision=1")
+    pair.same("rollout", "history", "deploy/web", "--revision=7")
+    pair.same("rollout", "undo", "deploy/web", "--to-revision=9")
+    pair.same("rollout", "undo", "deploy/web")
+    pair.same("rollout", "status", "deploy/web", "--timeout=60s")
+    pair.same("rollout", "history", "deploy/web")
+    pair.same("get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    pair.same("diff", "-f", "-", stdin=app(replicas=0))
+    pair.same("diff", "-f", "-", stdin=app(replicas=3, value="changed"))
+    for path in ("deployment", "deployment.spec.strategy", "pods.spec.containers", "svc.spec.ports", "cm.data",
+                 "deploy.spec.nope", "nothing-like-this", "pods.spec --recursive"):
+        pair.same("explain", *path.split())
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/a: \"1\"/a: \"edited\"/' \"$1\"\n")
+    editor.chmod(0o755)
+    for env in (pair.env, None):
+        if env is None:
+            monkeypatch.setenv("KUBE_EDITOR", str(editor))
+        else:
+            env["KUBE_EDITOR"] = str(editor)
+    pair.same("edit", "cm", "cfg")
+    pair.same("edit", "cm", "cfg")  # nothing changed the second time
+    pair.same("get", "cm", "cfg", "-o", "jsonpath={.data.a}")
+    pair.same("get", "cm", "-w", "--request-timeout=2s", attempts=3)
+    pair.same("get", "pods", "--field-selector=nope=1")
+    pair.same("get", "pods", "-l", "a in (b")
+    pair.same("delete", "deploy", "web", "--cascade=orphan")
+    pair.same("delete", "cm", "--all", "--grace-period=0", "--wait=false")
 
 
 def test_node_maintenance(pair: Pair) -> None:
