@@ -166,8 +166,13 @@ def drop_path(obj: Any, path: str) -> None:
         cur = cur[key]
 
 
-def _write_opts(request: web.Request, *, track_fields: bool = True) -> WriteOptions:
-    dry = request.query.getall("dryRun", [])
+def _write_opts(request: web.Request, *, track_fields: bool = True, body_dry_run: Any = None) -> WriteOptions:
+    """Write options from the query; a DELETE may carry ``dryRun`` in its DeleteOptions body instead."""
+    dry = list(request.query.getall("dryRun", []))
+    if body_dry_run is not None:
+        if not isinstance(body_dry_run, list) or not all(isinstance(d, str) for d in body_dry_run):
+            raise status.bad_request("DeleteOptions.dryRun must be a list of strings")
+        dry.extend(body_dry_run)
     for d in dry:
         if d != "All":
             raise status.bad_request(f'Invalid dryRun value "{d}": only "All" is supported')
@@ -342,7 +347,8 @@ class ResourceHandlers:
     async def delete(self, request: web.Request, t: Target) -> web.Response:
         assert t.name is not None
         options = await self._delete_options(request)
-        obj, gone = await self.registry.delete(t.resource, t.namespace, t.name, options, _write_opts(request))
+        obj, gone = await self.registry.delete(t.resource, t.namespace, t.name, options,
+                                               _write_opts(request, body_dry_run=options.get("dryRun")))
         if gone and t.resource.kind not in RETURNS_DELETED_OBJECT:
             details: Obj = {"name": t.name, "kind": t.resource.plural, "uid": obj["metadata"].get("uid")}
             if t.resource.group:
@@ -354,8 +360,9 @@ class ResourceHandlers:
         q = request.query
         match = filters.make_filter(t.resource, q.get("labelSelector"), q.get("fieldSelector"))
         options = await self._delete_options(request)
-        deleted = await self.registry.delete_collection(t.resource, t.namespace, match=match, options=options,
-                                                        opts=_write_opts(request))
+        deleted = await self.registry.delete_collection(
+            t.resource, t.namespace, match=match, options=options,
+            opts=_write_opts(request, body_dry_run=options.get("dryRun")))
         return respond({"kind": t.resource.list_kind, "apiVersion": t.resource.api_version,
                         "metadata": {}, "items": deleted}, request=request)
 

@@ -294,6 +294,8 @@ def test_rollout_diff_explain_edit_watch(pair: Pair, tmp_path: Path, monkeypatch
     pair.same("get", "cm", "-w", "--request-timeout=2s", attempts=3)
     pair.same("get", "pods", "--field-selector=nope=1")
     pair.same("get", "pods", "-l", "a in (b")
+    pair.same("delete", "cm", "cfg", "--dry-run=server")
+    pair.same("get", "cm", "cfg", "-o", "name")
     pair.same("delete", "deploy", "web", "--cascade=orphan")
     pair.same("delete", "cm", "--all", "--grace-period=0", "--wait=false")
 

@@ -136,6 +136,13 @@ def test_preconditions_and_dry_run(api: client.ApiClient, ns: str) -> None:
     assert err.value.status == 409 and "Precondition failed" in err.value.body
     core.delete_namespaced_config_map("pre", ns, dry_run="All")
     assert core.read_namespaced_config_map("pre", ns).metadata.uid == cm.metadata.uid
+    # kubectl delete --dry-run=server sends dryRun inside the DeleteOptions body, not in the query
+    core.delete_namespaced_config_map("pre", ns, body=client.V1DeleteOptions(dry_run=["All"]))
+    core.delete_collection_namespaced_config_map(ns, body=client.V1DeleteOptions(dry_run=["All"]))
+    assert core.read_namespaced_config_map("pre", ns).metadata.uid == cm.metadata.uid
+    with pytest.raises(ApiException) as err:
+        core.delete_namespaced_config_map("pre", ns, body=client.V1DeleteOptions(dry_run=["Some"]))
+    assert err.value.status == 400 and json.loads(err.value.body)["message"].startswith('Invalid dryRun value "Some"')
     core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="dry")),
                                       dry_run="All")
     with pytest.raises(ApiException):
