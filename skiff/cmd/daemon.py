@@ -29,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry-auth-file", default="",
                         help="credentials (docker config.json format) for pulls that carry none")
     parser.add_argument("--cri", default="", help="also serve CRI v1 on unix://PATH")
+    parser.add_argument("--cni-conf-dir", default="",
+                        help="CRI pod networks: CNI config dir (default: ROOT/cri/net.d, else bridge over the podCIDR)")
+    parser.add_argument("--cni-bin-dir", action="append", default=[],
+                        help="CRI pod networks: CNI plugin dir (default /usr/lib/cni, /opt/cni/bin)")
+    parser.add_argument("--registry-mirror", action="append", default=[], metavar="HOST:PORT",
+                        help="CRI pulls of Docker Hub names try this registry first, as dockerd's registry-mirrors")
     parser.add_argument("--log-level", default="info")
 
 
@@ -99,6 +105,12 @@ async def serve(args: argparse.Namespace) -> int:
     )
     engine = Engine(config)
     app = make_app(engine)
+    if args.cri:
+        from skiff.nodeagent.runtime.cri.server import CriOptions, attach_cri
+
+        attach_cri(engine, CriOptions(endpoint=args.cri, cni_conf_dir=args.cni_conf_dir,
+                                      mirrors=list(args.registry_mirror),
+                                      **({"cni_bin_dirs": list(args.cni_bin_dir)} if args.cni_bin_dir else {})))
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,131 @@
+"""Pod sandboxes of the CRI server: records on disk and the namespaces they hold.
+
+A sandbox holds the pod's network, IPC and UTS namespaces as bind mounts of nsfs files
+under ``<state>/<id>/ns/`` (what ``ip netns add`` does, without a pause process); every
+container of the pod joins them by path. The records survive an engine restart.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+NS_KINDS = ("net", "ipc", "uts")
+
+
+class SandboxError(Exception):
+    pass
+
+
+@dataclass
+class Sandbox:
+    id: str
+    name: str
+    uid: str
+    namespace: str
+    attempt: int
+    created_at: int
+    hostname: str = ""
+    log_directory: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    dns_servers: list[str] = field(default_factory=list)
+    dns_searches: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    host_network: bool = False
+    ready: bool = True
+    ip: str = ""
+    runtime_handler: str = ""
+    network_attached: bool = False
+
+    def ns_path(self, state_dir: Path, kind: str) -> str:
+        return str(state_dir / self.id / "ns" / kind)
+
+
+class SandboxStore:
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.items: dict[str, Sandbox] = {}
+
+    def load(self) -> None:
+        for d in sorted(self.dir.iterdir()):
+            try:
+                doc = json.loads((d / "sandbox.json").read_text())
+            except (OSError, ValueError):
+                continue
+            self.items[doc["id"]] = Sandbox(**doc)
+
+    def save(self, sb: Sandbox) -> None:
+        d = self.dir / sb.id
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / "sandbox.json.tmp"
+        tmp.write_text(json.dumps(asdict(sb)))
+        os.replace(tmp, d / "sandbox.json")
+        self.items[sb.id] = sb
+
+    def get(self, ref: str) -> Sandbox:
+        if ref in self.items:
+            return self.items[ref]
+        matches = [s for sid, s in self.items.items() if ref and sid.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        raise KeyError(ref)
+
+    def remove(self, sb: Sandbox) -> None:
+        shutil.rmtree(self.dir / sb.id, ignore_errors=True)
+        self.items.pop(sb.id, None)
+
+    # -- namespaces ----------------------------------------------------------
+    def create_namespaces(self, sb: Sandbox) -> None:
+        """Unshare net/ipc/uts once and pin them to files (step named in errors)."""
+        nsdir = self.dir / sb.id / "ns"
+        nsdir.mkdir(parents=True, exist_ok=True)
+        kinds = [k for k in NS_KINDS if not (k == "net" and sb.host_network)]
+        for k in kinds:
+            (nsdir / k).touch()
+        argv = ["unshare", *[f"--{k}={nsdir / k}" for k in kinds]]
+        argv += ["hostname", sb.hostname or sb.name] if "uts" in kinds else ["true"]
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        if proc.returncode != 0:
+            self.release_namespaces(sb)
+            raise SandboxError(f"create pod namespaces: {proc.stderr.strip()}")
+        if not sb.host_network:
+            lo = subprocess.run(["nsenter", f"--net={nsdir / 'net'}", "ip", "link", "set", "lo", "up"],
+                                capture_output=True, text=True)
+            if lo.returncode != 0:
+                raise SandboxError(f"bring up lo in the pod network namespace: {lo.stderr.strip()}")
+
+    def release_namespaces(self, sb: Sandbox) -> None:
+        nsdir = self.dir / sb.id / "ns"
+        for k in NS_KINDS:
+            p = nsdir / k
+            if p.exists():
+                subprocess.run(["umount", "-l", str(p)], capture_output=True)
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+
+    def has_namespaces(self, sb: Sandbox) -> bool:
+        return os.path.ismount(self.dir / sb.id / "ns" / "ipc")
+
+
+def resolv_conf(sb: Sandbox, fallback: str) -> str:
+    """The pod's resolv.conf: its DNS config when given, else the node's (fallback)."""
+    if not sb.dns_servers and not sb.dns_searches:
+        return fallback
+    lines = [f"nameserver {s}" for s in sb.dns_servers]
+    if sb.dns_searches:
+        lines.append("search " + " ".join(sb.dns_searches))
+    if sb.dns_options:
+        lines.append("options " + " ".join(sb.dns_options))
+    return "\n".join(lines) + "\n"
+
+
+def info(sb: Sandbox, state_dir: Path) -> dict[str, Any]:
+    return {"netns": "" if sb.host_network else sb.ns_path(state_dir, "net"), "ip": sb.ip}
