@@ -79,6 +79,8 @@ class NodeProxy:
     async def _target(self, t: Target, container: str | None, sub: str) -> tuple[str, Obj]:
         assert t.name is not None and NODES is not None
         pod = await self.h.registry.get(t.resource, t.namespace, t.name)
+        # as kube-apiserver's streamLocation: the container is checked before the node
+        picked = pick_container(pod, container, name=t.name) if sub != "portforward" else ""
         node_name = (pod.get("spec") or {}).get("nodeName")
         if not node_name:
             raise status.bad_request(f"pod {t.name} does not have a host assigned")
@@ -88,7 +90,7 @@ class NodeProxy:
             raise status.StatusError(503, "ServiceUnavailable", f"node {node_name} reports no address for its agent")
         path = f"{base}/{_KUBELET_PATH[sub]}/{t.namespace}/{t.name}"
         if sub != "portforward":
-            path += "/" + pick_container(pod, container, name=t.name)
+            path += "/" + picked
         return path, pod
 
     async def log(self, request: web.Request, t: Target) -> web.StreamResponse:
@@ -114,13 +116,14 @@ class NodeProxy:
     async def stream(self, request: web.Request, t: Target) -> web.StreamResponse:
         """exec / attach / portforward: relay a WebSocket stream to the agent."""
         sub = t.subresource or ""
+        # where the pod runs is checked first, as kube-apiserver does: its errors reach every client
+        container = request.query.get("container")
+        url, _ = await self._target(t, container, sub)
         upgrade = request.headers.get("Upgrade", "").lower()
         if upgrade != "websocket":
             raise status.bad_request(
                 f"pods/{sub} needs a WebSocket upgrade (kubectl 1.30 or newer); "
                 f"{'SPDY' if 'spdy' in upgrade else 'a plain request'} is not supported by Skiff")
-        container = request.query.get("container")
-        url, _ = await self._target(t, container, sub)
         protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         query = [(k, v) for k, v in request.query.items() if k != "container"]
         async with aiohttp.ClientSession() as session:

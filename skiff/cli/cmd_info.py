@@ -1,5 +1,5 @@
 """Cluster and discovery verbs: ``version``, ``api-resources``, ``api-versions``, ``cluster-info``,
-``explain``; and the node-agent verbs (``logs``, ``exec``, ``port-forward``, ``top``, ``attach``)
+``explain``; and the verbs whose server side is not there yet (``port-forward``, ``top``, ``attach``, ``cp``)
 that say plainly when the server does not serve them yet."""
 from __future__ import annotations
 
@@ -47,8 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--api-version", default="")
     e.add_argument("-o", "--output", default="")
     e.set_defaults(run=explain)
-    for name, what in (("logs", "logs"), ("exec", "exec"), ("attach", "attach"),
-                       ("port-forward", "port-forward"), ("top", "top (metrics)"), ("cp", "cp")):
+    for name, what in (("attach", "attach"), ("port-forward", "port-forward"), ("top", "top (metrics)"), ("cp", "cp")):
         s = sub.add_parser(name, help=f"{name} (arrives with the node agent)")
         s.add_argument("rest", nargs=argparse.REMAINDER)
         s.set_defaults(run=_unserved(name, what))

@@ -88,12 +88,12 @@ class Explainer:
             cur = cur.get(part) if isinstance(cur, dict) else None
             if not isinstance(cur, dict):
                 return None
-        return cur
+        return dict(cur)
 
     def gvk_schema(self, gvk: dict[str, str]) -> Schema | None:
         for schema in ((self.doc.get("components") or {}).get("schemas") or {}).values():
             if gvk in (schema.get("x-kubernetes-group-version-kind") or []):
-                return schema
+                return dict(schema)
         return None
 
     def type_guess(self, s: Schema) -> str:

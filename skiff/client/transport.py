@@ -269,6 +269,32 @@ class ApiClient:
             if buf.strip():
                 yield decode_event(buf)
 
+    async def stream_bytes(self, req: rq.Request) -> AsyncIterator[bytes]:
+        """Send and yield the body as it arrives (``pods/log?follow=true``); raise ``ApiError`` on failure."""
+        session = self._session_or_new()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout)
+        async with session.request(req.method, self._url(req), params=list(req.query) or None,
+                                   headers=dict(req.headers), timeout=timeout,
+                                   server_hostname=self.config.tls_server_name) as resp:
+            if resp.status >= 300:
+                raise_for_status(resp.status, await resp.read())
+            async for chunk in resp.content.iter_any():
+                yield chunk
+
+    async def websocket(self, req: rq.Request, *, protocols: tuple[str, ...]) -> aiohttp.ClientWebSocketResponse:
+        """Open a WebSocket (exec, attach): a refused upgrade raises ``ApiError`` with the server's Status."""
+        session = self._session_or_new()
+        try:
+            return await session.ws_connect(self._url(req), params=list(req.query) or None, protocols=protocols,
+                                            headers=dict(req.headers), server_hostname=self.config.tls_server_name,
+                                            timeout=aiohttp.ClientWSTimeout(ws_close=5.0), autoping=True,
+                                            max_msg_size=0)
+        except aiohttp.WSServerHandshakeError as e:
+            # aiohttp drops the refusal's body; ask again without the upgrade to read the Status
+            code, body, _ = await self.send_raw(rq.Request("GET", req.path, req.query, {"Accept": rq.JSON}))
+            raise_for_status(code if code >= 300 else e.status, body)
+            raise ApiError({"kind": "Status", "code": e.status, "message": e.message}) from e
+
     async def raw(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
                   accept: str = rq.JSON) -> Any:
         """GET ``/version``, ``/apis``… Returns JSON as dict, or text for non-JSON answers."""

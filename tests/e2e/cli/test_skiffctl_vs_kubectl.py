@@ -44,6 +44,10 @@ _MASKS = [
     # kubectl diff's temporary directories
     (re.compile(r"/(LIVE|MERGED)-[\w]+/"), r"/\1-DIR/"),
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [+-]\d{4}"), "MTIME"),
+    # generated pod names of ReplicaSets: the template hash is shared, the suffix random
+    (re.compile(r"\b([a-z0-9-]+-[a-z0-9]{6,10})-[a-z0-9]{5}\b"), r"\1-RANDOM"),
+    # each tool names itself in its usage hints
+    (re.compile(r"'(?:kubectl|skiffctl) "), "'CTL "),
     # ages as HumanDuration prints them, in tables and describe output
     (re.compile(r"(?<![\w./-])\d+(?:s|m|h|d|y)(?:\d+(?:s|m|h|d))?(?![\w./-])"), "AGE"),
 ]
@@ -298,6 +302,38 @@ def test_rollout_diff_explain_edit_watch(pair: Pair, tmp_path: Path, monkeypatch
     pair.same("get", "cm", "cfg", "-o", "name")
     pair.same("delete", "deploy", "web", "--cascade=orphan")
     pair.same("delete", "cm", "--all", "--grace-period=0", "--wait=false")
+
+
+PODS = textwrap.dedent("""\
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: one, labels: {app: solo}}
+    spec:
+      containers: [{name: c, image: registry.local/web:1}]
+    ---
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: two}
+    spec:
+      initContainers: [{name: init, image: registry.local/web:1}]
+      containers: [{name: a, image: registry.local/web:1}, {name: b, image: registry.local/web:1}]
+    """)
+
+
+def test_logs_and_exec_before_pods_have_nodes(pair: Pair) -> None:
+    """Nothing runs pods on this server, so every logs/exec answer is an error path: the pod
+    picked, the container defaulted, the flags checked and the server's refusal must all match."""
+    pair.both("apply", "-f", "-", stdin=app() + "---\n" + PODS)
+    for args in (["logs", "one"], ["logs", "two"], ["logs", "two", "-c", "nope"], ["logs", "two", "b"],
+                 ["logs", "two", "--all-containers"], ["logs", "-l", "app=solo"], ["logs", "-l", "app=none"],
+                 ["logs", "deploy/web", "--tail=3", "--since=1h", "--timestamps"], ["logs", "nope"],
+                 ["logs", "pod/nope"], ["logs", "deploy/nope"], ["logs", "cm/cfg"], ["logs", "one", "--since=abc"],
+                 ["logs", "one", "--since=1h", "--since-time=2020-01-01T00:00:00Z"], ["logs", "one", "--limit-bytes=-1"],
+                 ["logs", "one", "--tail=x"],
+                 ["exec", "one", "--", "ls"], ["exec", "two", "--", "ls"], ["exec", "two", "-q", "--", "ls"],
+                 ["exec", "two", "-c", "zz", "--", "ls"], ["exec", "deploy/web", "--", "ls"], ["exec", "nope", "--", "ls"],
+                 ["exec", "one"], ["exec", "-i", "one", "--", "cat"]):
+        pair.same(*args, stdin="")
 
 
 def test_node_maintenance(pair: Pair) -> None:
