@@ -27,7 +27,7 @@ from skiff.client import ApiError
 from skiff.machinery.informer import index_by_node
 from skiff.machinery.objects import (Obj, fmt_time, get_condition, is_deleting, is_pod_terminal, meta, node_name,
                                      now_utc, parse_time)
-from skiff.machinery.placement import TAINT_NOT_READY, TAINT_UNREACHABLE, toleration_seconds
+from skiff.machinery.placement import TAINT_NOT_READY, TAINT_UNREACHABLE, TAINT_UNSCHEDULABLE, toleration_seconds
 
 from .base import Controller
 
@@ -36,6 +36,7 @@ LEASES = find("leases.coordination.k8s.io")
 PODS = find("pods")
 LEASE_NS = "kube-node-lease"
 MANAGED_TAINTS = {TAINT_NOT_READY, TAINT_UNREACHABLE}
+UNSCHEDULABLE_TAINT = {"key": TAINT_UNSCHEDULABLE, "effect": "NoSchedule"}
 
 
 @dataclass
@@ -84,9 +85,14 @@ def unknown_conditions(node: Obj, *, now: datetime) -> list[Obj]:
 
 
 def desired_taints(node: Obj, ready: str, *, now: datetime) -> list[Obj]:
-    """The node's taints with the not-ready/unreachable ones matching ``ready`` (timeAdded kept)."""
+    """The node's taints with the not-ready/unreachable ones matching ``ready`` (timeAdded kept),
+    and ``node.kubernetes.io/unschedulable:NoSchedule`` exactly while the node is cordoned."""
     current = list((node.get("spec") or {}).get("taints") or [])
-    others = [t for t in current if t.get("key") not in MANAGED_TAINTS]
+    others = [t for t in current if t.get("key") not in MANAGED_TAINTS
+              and not (t.get("key") == TAINT_UNSCHEDULABLE and t.get("effect") == "NoSchedule")]
+    if (node.get("spec") or {}).get("unschedulable"):
+        others.append(next((t for t in current if t.get("key") == TAINT_UNSCHEDULABLE
+                            and t.get("effect") == "NoSchedule"), dict(UNSCHEDULABLE_TAINT)))
     want_key = {"False": TAINT_NOT_READY, "Unknown": TAINT_UNREACHABLE}.get(ready)
     if want_key is None:
         return others
@@ -145,7 +151,8 @@ class NodeLifecycleController(Controller):
         self.pods.add_handler(on_add=self._pod)
 
     def _node_updated(self, old: Obj, new: Obj) -> None:
-        if (old.get("spec") or {}).get("taints") != (new.get("spec") or {}).get("taints"):
+        if ((old.get("spec") or {}).get("taints") != (new.get("spec") or {}).get("taints")
+                or bool((old.get("spec") or {}).get("unschedulable")) != bool((new.get("spec") or {}).get("unschedulable"))):
             self.enqueue(new)
 
     def _node_deleted(self, node: Obj) -> None:

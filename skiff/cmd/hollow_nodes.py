@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--status-interval", type=float, default=60.0, help="seconds between node status posts")
     p.add_argument("--termination-seconds", type=float, default=0.0,
                    help="how long a deleted pod takes to stop (capped by its grace period)")
+    p.add_argument("--start-seconds", type=float, default=0.0,
+                   help="how long a bound pod takes to become Running and Ready (annotation hollow.skiff.io/start-seconds overrides)")
     p.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -39,7 +41,8 @@ def options_from_args(args: argparse.Namespace) -> HollowOptions:
     return HollowOptions(shape=NodeShape(cpu=args.cpu, memory=args.memory, pods=args.pods, labels=tuple(labels)),
                          prefix=args.name_prefix, lease_duration=args.lease_duration,
                          lease_interval=args.lease_interval, status_interval=args.status_interval,
-                         termination_seconds=args.termination_seconds, start_index=args.start_index)
+                         termination_seconds=args.termination_seconds, start_seconds=args.start_seconds,
+                         start_index=args.start_index)
 
 
 async def _main(args: argparse.Namespace) -> int:

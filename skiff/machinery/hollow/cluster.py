@@ -34,6 +34,7 @@ class HollowOptions:
     lease_interval: float = 10.0
     status_interval: float = 60.0
     termination_seconds: float = 0.0
+    start_seconds: float = 0.0
     workers: int = 32
     start_index: int = 0
 
@@ -107,7 +108,8 @@ class HollowCluster:
         if node is None or not node.running:
             return
         now = now_utc()
-        d = k.decide(pod, now=now, termination_seconds=self.options.termination_seconds)
+        d = k.decide(pod, now=now, termination_seconds=self.options.termination_seconds,
+                     start_seconds=self.options.start_seconds)
         if d.step is k.Step.NONE:
             return
         if d.wait > 0:

@@ -4,7 +4,10 @@ A hollow node runs no containers. A pod bound to it becomes Running (with an IP 
 node's podCIDR) at once; the annotation ``hollow.skiff.io/exit-code`` makes its
 containers exit with that code after ``hollow.skiff.io/run-seconds`` (default 0), which
 ends the pod (restartPolicy Never, or OnFailure with code 0) or restarts it in place;
-a pod being deleted is removed after ``min(grace period, termination_seconds)``.
+``hollow.skiff.io/start-seconds`` (or the node's ``start_seconds``) delays Running and
+Ready after binding, as an image pull and a readiness probe would, so rollouts have
+something to wait for; a pod being deleted is removed after
+``min(grace period, termination_seconds)``.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from skiff.machinery.objects import Obj, annotations_of, fmt_micro, fmt_time, me
 
 EXIT_CODE = "hollow.skiff.io/exit-code"
 RUN_SECONDS = "hollow.skiff.io/run-seconds"
+START_SECONDS = "hollow.skiff.io/start-seconds"
 HOLLOW_LABEL = "skiff.io/hollow"
 KUBELET_VERSION = "v1.30.0-skiff-hollow"
 LEASE_NAMESPACE = "kube-node-lease"
@@ -114,6 +118,20 @@ def _exit_spec(pod: Obj) -> tuple[int | None, float]:
     return code, max(run, 0.0)
 
 
+def _start_delay(pod: Obj, default: float) -> float:
+    try:
+        return max(float(annotations_of(pod).get(START_SECONDS, default)), 0.0)
+    except ValueError:
+        return default
+
+
+def _bound_at(pod: Obj) -> datetime | None:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") == "True":
+            return parse_time(c.get("lastTransitionTime"))
+    return None
+
+
 def _running_since(pod: Obj) -> datetime | None:
     times = []
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -123,7 +141,7 @@ def _running_since(pod: Obj) -> datetime | None:
     return max(times) if times else None
 
 
-def decide(pod: Obj, *, now: datetime, termination_seconds: float = 0.0) -> Decision:
+def decide(pod: Obj, *, now: datetime, termination_seconds: float = 0.0, start_seconds: float = 0.0) -> Decision:
     m = meta(pod)
     if m.get("deletionTimestamp"):
         deadline = parse_time(m["deletionTimestamp"]) or now
@@ -136,7 +154,9 @@ def decide(pod: Obj, *, now: datetime, termination_seconds: float = 0.0) -> Deci
         return Decision(Step.NONE)
     since = _running_since(pod)
     if phase != "Running" or since is None:
-        return Decision(Step.START)
+        delay = _start_delay(pod, start_seconds)
+        bound = _bound_at(pod) or now
+        return Decision(Step.START, max((bound + timedelta(seconds=delay) - now).total_seconds(), 0.0) if delay else 0.0)
     code, run = _exit_spec(pod)
     if code is None:
         return Decision(Step.NONE)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from skiff.api.resources import find
-from skiff.machinery.hollow import EXIT_CODE, HollowCluster, HollowOptions
+from skiff.machinery.hollow import EXIT_CODE, START_SECONDS, HollowCluster, HollowOptions
 from skiff.machinery.objects import get_condition, is_pod_ready
 
 from .conftest import Cluster, wait_until
@@ -45,7 +45,10 @@ async def running(c: Cluster, selector: str, n: int) -> list[dict[str, Any]] | N
 
 async def test_deployment_scale_rolling_update_undo_and_self_healing(cluster: Cluster) -> None:
     c = cluster
-    await c.apply(deployment("web", 10, maxSurge=2, maxUnavailable=1))
+    d = deployment("web", 10, maxSurge=2, maxUnavailable=1)
+    # new pods take a moment to become Ready, so a rollout that outran its budget would show
+    d["spec"]["template"]["metadata"]["annotations"] = {START_SECONDS: "1"}
+    await c.apply(d)
     pods = await wait_until(lambda: running(c, "app=web", 10), timeout=60, what="10 Running pods")
     per_node: dict[str, int] = {}
     for p in pods:
@@ -60,16 +63,21 @@ async def test_deployment_scale_rolling_update_undo_and_self_healing(cluster: Cl
     await c.kubectl("scale", "deployment/web", "--replicas=10")
     await wait_until(lambda: running(c, "app=web", 10), timeout=60, what="back to 10 pods")
 
-    # rolling update, watched from the API: never fewer than replicas - maxUnavailable ready pods
-    lowest = [10]
-    ready: dict[str, bool] = {p["metadata"]["name"]: is_pod_ready(p) for p in await live_pods(c, "app=web")}
-    watch_started = asyncio.Event()
+    # rolling update, watched from the API: never fewer than replicas - maxUnavailable ready pods, and
+    # the ReplicaSets together never asked for more than replicas + maxSurge (as in Kubernetes, the
+    # bound is on ReplicaSet specs; pods of a scaled-down set may linger a moment while deleted)
+    lowest, highest = [10], [10]
+    ready: dict[str, bool] = {}
+    wanted: dict[str, int] = {}
+    watching = [asyncio.Event(), asyncio.Event()]
 
-    async def watch() -> None:
-        rv = (await c.api.list(PODS, namespace=c.namespace))["metadata"]["resourceVersion"]
-        watch_started.set()
+    async def watch_pods() -> None:
+        listed = await c.api.list(PODS, namespace=c.namespace, label_selector="app=web")
+        ready.update({p["metadata"]["name"]: is_pod_ready(p) for p in listed["items"]
+                      if not p["metadata"].get("deletionTimestamp")})
+        watching[0].set()
         async for etype, pod in c.api.watch(PODS, namespace=c.namespace, label_selector="app=web",
-                                            resource_version=rv):
+                                            resource_version=listed["metadata"]["resourceVersion"]):
             name = pod["metadata"]["name"]
             if etype == "DELETED" or pod["metadata"].get("deletionTimestamp"):
                 ready.pop(name, None)
@@ -77,13 +85,28 @@ async def test_deployment_scale_rolling_update_undo_and_self_healing(cluster: Cl
                 ready[name] = is_pod_ready(pod)
             lowest[0] = min(lowest[0], sum(ready.values()))
 
-    watcher = asyncio.create_task(watch())
-    await watch_started.wait()
+    async def watch_replicasets() -> None:
+        listed = await c.api.list(REPLICASETS, namespace=c.namespace, label_selector="app=web")
+        wanted.update({rs["metadata"]["name"]: rs["spec"]["replicas"] for rs in listed["items"]})
+        watching[1].set()
+        async for etype, rs in c.api.watch(REPLICASETS, namespace=c.namespace, label_selector="app=web",
+                                           resource_version=listed["metadata"]["resourceVersion"]):
+            if etype == "DELETED":
+                wanted.pop(rs["metadata"]["name"], None)
+            elif etype != "BOOKMARK":
+                wanted[rs["metadata"]["name"]] = rs["spec"]["replicas"]
+            highest[0] = max(highest[0], sum(wanted.values()))
+
+    watchers = [asyncio.create_task(watch_pods()), asyncio.create_task(watch_replicasets())]
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in watching)), 30)
     await c.kubectl("set", "image", "deployment/web", "web=registry.local/web:v2")
     out = await c.kubectl("rollout", "status", "deployment/web", "--timeout=90s")
     assert "successfully rolled out" in out
-    watcher.cancel()
+    for w in watchers:
+        w.cancel()
     assert lowest[0] >= 9, f"maxUnavailable=1 violated: only {lowest[0]} ready pods at one point"
+    assert highest[0] <= 12, f"maxSurge=2 violated: the ReplicaSets wanted {highest[0]} pods at one point"
+    assert lowest[0] < 10 or highest[0] > 10, "the watch saw the rollout happen"
     pods = await wait_until(lambda: running(c, "app=web", 10), timeout=60, what="10 updated pods")
     assert {p["spec"]["containers"][0]["image"] for p in pods} == {"registry.local/web:v2"}
     d = await c.get_json("deployment", "web")
@@ -291,3 +314,68 @@ async def test_cronjob_fires_on_its_schedule(cluster: Cluster) -> None:
     assert done[0]["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
     cron = await c.get_json("cronjob", "tick")
     assert cron["status"].get("lastScheduleTime") and cron["status"].get("lastSuccessfulTime")
+
+
+async def test_high_priority_pod_preempts_a_lower_priority_one(cluster: Cluster) -> None:
+    c = cluster
+    tag = c.namespace
+    for name, value in ((f"{tag}-low", 10), (f"{tag}-high", 1000)):
+        await c.apply({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
+                       "value": value})
+    try:
+        filler = deployment("filler", 3)
+        filler["spec"]["template"]["spec"]["priorityClassName"] = f"{tag}-low"
+        filler["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "3"}}
+        await c.apply(filler)
+        pods = await wait_until(lambda: running(c, "app=filler", 3), timeout=60, what="a filler pod on every node")
+        assert len({p["spec"]["nodeName"] for p in pods}) == 3
+        await c.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "vip"},
+                       "spec": {"priorityClassName": f"{tag}-high", "containers": [
+                           {"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "2"}}}]}})
+
+        async def vip_running() -> Any:
+            pod = await c.get_json("pod", "vip")
+            return pod if (pod.get("status") or {}).get("phase") == "Running" else None
+
+        vip = await wait_until(vip_running, timeout=60, what="the high-priority pod to run")
+        before = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in pods}
+        victims = [n for n, node in before.items() if node == vip["spec"]["nodeName"]]
+        events = (await c.get_json("events", "--field-selector", "reason=Preempted"))["items"]
+        assert {e["involvedObject"]["name"] for e in events} == set(victims)
+
+        async def replacement_pending() -> Any:
+            live = await live_pods(c, "app=filler")
+            pending = [p for p in live if not (p.get("spec") or {}).get("nodeName")]
+            if len(live) != 3 or len(pending) != 1:
+                return None
+            cond = get_condition(pending[0], "PodScheduled") or {}
+            return cond if cond.get("status") == "False" else None
+
+        # the preempted pod's replacement fits nowhere now, and cannot preempt the higher-priority pod
+        cond = await wait_until(replacement_pending, timeout=30, what="the replacement filler pod to be unschedulable")
+        assert cond["message"] == "0/3 nodes are available: 3 Insufficient cpu."
+    finally:
+        for name in (f"{tag}-low", f"{tag}-high"):
+            await c.kubectl("delete", "priorityclass", name, "--ignore-not-found")
+
+
+async def test_drain_cordons_and_evicts_to_the_other_nodes(cluster: Cluster) -> None:
+    c = cluster
+    await c.apply(deployment("drained", 6))
+    pods = await wait_until(lambda: running(c, "app=drained", 6), timeout=60, what="6 Running pods")
+    target = pods[0]["spec"]["nodeName"]
+    out = await c.kubectl("drain", target, "--ignore-daemonsets", "--timeout=60s")
+    assert f"node/{target} drained" in out
+    node = await c.get_json("node", target)
+    assert node["spec"].get("unschedulable") is True
+    taints = {(t["key"], t["effect"]) for t in node["spec"].get("taints") or []}
+    assert ("node.kubernetes.io/unschedulable", "NoSchedule") in taints
+
+    async def moved() -> bool:
+        pods = await running(c, "app=drained", 6)
+        return bool(pods) and all(p["spec"]["nodeName"] != target for p in pods)
+
+    await wait_until(moved, timeout=60, what="evicted pods recreated on the other nodes")
+    await c.kubectl("uncordon", target)
+    node = await c.get_json("node", target)
+    assert not node["spec"].get("unschedulable")

@@ -245,6 +245,21 @@ def test_unknown_conditions_and_taints() -> None:
     assert nl.desired_taints(node, "True", now=NOW) == [{"key": "user", "effect": "NoSchedule"}]
 
 
+@pytest.mark.parametrize("unschedulable,taints,expected", [
+    (True, [], [("node.kubernetes.io/unschedulable", "NoSchedule")]),
+    (True, [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}],
+     [("node.kubernetes.io/unschedulable", "NoSchedule")]),
+    (False, [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}, {"key": "u", "effect": "NoSchedule"}],
+     [("u", "NoSchedule")]),
+    (False, [], []),
+], ids=["cordoned", "cordoned-kept-once", "uncordoned", "schedulable"])
+def test_cordon_taint_follows_spec_unschedulable(unschedulable: bool, taints: list[dict[str, Any]],
+                                                 expected: list[tuple[str, str]]) -> None:
+    node = lnode(heartbeat_ago=0, taints=taints)
+    node["spec"]["unschedulable"] = unschedulable
+    assert [(t["key"], t["effect"]) for t in nl.desired_taints(node, "True", now=NOW)] == expected
+
+
 @pytest.mark.parametrize("tolerations,added_ago,due", [
     ([], 0, 300), ([], 301, -1),
     ([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}], 0, 5),

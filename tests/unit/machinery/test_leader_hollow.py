@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from skiff.machinery.hollow.kubelet import (EXIT_CODE, RUN_SECONDS, IPAllocator, Step, decide, exited_status,
+from skiff.machinery.hollow.kubelet import (EXIT_CODE, RUN_SECONDS, START_SECONDS, IPAllocator, Step, decide, exited_status,
                                             running_status)
 from skiff.machinery.leader import Decision, decide as lease_decide, lease_spec
 from skiff.machinery.objects import fmt_micro, fmt_time
@@ -106,3 +106,19 @@ def test_ip_allocator_reuses_released_addresses() -> None:
     assert (a, b) == ("10.244.3.2", "10.244.3.3") and ips.allocate("a") == a
     ips.release("a")
     assert ips.allocate("c") == a
+
+
+@pytest.mark.parametrize("annotation,default,bound_ago,wait", [
+    (None, 0.0, 0, 0.0),
+    (None, 3.0, 1, 2.0),
+    ("5", 0.0, 1, 4.0),
+    ("2", 9.0, 5, 0.0),
+    ("bad", 1.5, 0, 1.5),
+], ids=["no-delay", "node-default", "annotation", "already-due", "bad-annotation-uses-default"])
+def test_hollow_pod_start_waits_for_the_start_delay_after_binding(annotation: str | None, default: float,
+                                                                  bound_ago: float, wait: float) -> None:
+    pod = hpod(**({START_SECONDS: annotation} if annotation is not None else {}))
+    pod["status"] = {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": fmt_time(NOW - timedelta(seconds=bound_ago))}]}
+    d = decide(pod, now=NOW, start_seconds=default)
+    assert d.step is Step.START and d.wait == pytest.approx(wait)
