@@ -26,7 +26,13 @@ log = logging.getLogger("skiff.server")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", required=True, type=Path, help="state directory (etcd data, PKI, kubeconfig)")
     p.add_argument("--listen", default="127.0.0.1:6443", help="HOST:PORT to serve HTTPS on (default %(default)s)")
-    p.add_argument("--advertise-address", default=None, help="address written into the kubeconfig")
+    p.add_argument("--advertise-address", default=None, help="address agents and the kubeconfig use")
+    p.add_argument("--listen-fd", action="append", default=[], type=int, metavar="FD",
+                   help="also serve on this inherited listening socket (the lab opens 127.0.0.1:PORT "
+                        "on the host before starting the server in its network namespace)")
+    p.add_argument("--kubeconfig-address", default=None, metavar="HOST:PORT",
+                   help="server address written into DATA_DIR/kubeconfig (default: the first --listen-fd's "
+                        "address, else the advertised one)")
     p.add_argument("--etcd-servers", default=None, help="comma-separated etcd client URLs (default: embedded)")
     p.add_argument("--etcd-binary", default=None, help="etcd binary for the embedded etcd")
     p.add_argument("--disable", default="", help="comma-separated parts not to run: scheduler,controllers")
@@ -34,6 +40,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="apply the manifests in PATH (file or directory) once serving")
     p.add_argument("--compaction-interval", type=float, default=300.0, help="seconds between etcd compactions")
     p.add_argument("--watch-cache-size", type=int, default=50000, help="watch events kept for resuming watches")
+    g = p.add_argument_group("scheduler and controllers (Kubernetes' defaults)")
+    g.add_argument("--cluster-cidr", default="10.244.0.0/16", help="pod network; each node gets a slice")
+    g.add_argument("--node-cidr-mask-size", type=int, default=24, help="prefix length of a node's podCIDR")
+    g.add_argument("--node-monitor-grace-period", type=float, default=40.0,
+                   help="seconds without a heartbeat before a node is Unknown")
+    g.add_argument("--node-monitor-period", type=float, default=5.0, help="seconds between node health checks")
+    g.add_argument("--pod-eviction-timeout", type=int, default=300,
+                   help="seconds a pod without its own toleration stays on a not-ready/unreachable node")
+    g.add_argument("--leader-elect-lease-duration", type=int, default=15, help="leader Lease duration (seconds)")
+    g.add_argument("--leader-elect-renew-deadline", type=float, default=10.0,
+                   help="seconds a leader keeps trying to renew before giving up")
+    g.add_argument("--leader-elect-retry-period", type=float, default=2.0,
+                   help="seconds between acquire/renew attempts")
     p.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -73,7 +92,11 @@ async def serve(args: argparse.Namespace) -> int:
     data.mkdir(parents=True, exist_ok=True)
     host, port = parse_listen(args.listen)
     advertise = args.advertise_address or (host if host not in ("0.0.0.0", "::") else socket.gethostname())
-    pki = ensure_pki(data / "pki", hosts=[host, advertise])
+    extra_socks = [socket.socket(fileno=fd) for fd in args.listen_fd]
+    extra_addrs = [sock.getsockname()[:2] for sock in extra_socks]
+    kc_host, kc_port = (parse_listen(args.kubeconfig_address) if args.kubeconfig_address else
+                        (extra_addrs[0] if extra_addrs else (advertise, port)))
+    pki = ensure_pki(data / "pki", hosts=[host, advertise, kc_host, *(a for a, _ in extra_addrs)])
     admin_token = _secret_file(data / "admin-token")
     join_token = _secret_file(data / "token")
     disabled = {p.strip() for p in args.disable.split(",") if p.strip()}
@@ -99,17 +122,28 @@ async def serve(args: argparse.Namespace) -> int:
         await server.start()
         runner = web.AppRunner(server.build_app(), access_log=None, handle_signals=False, shutdown_timeout=5)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, ssl_context=tls_context(pki.cert, pki.key), backlog=1024)
+        tls = tls_context(pki.cert, pki.key)
+        site = web.TCPSite(runner, host, port, ssl_context=tls, backlog=1024)
         await site.start()
+        for sock in extra_socks:
+            await web.SockSite(runner, sock, ssl_context=tls).start()
         kc = data / "kubeconfig"
         tmp = kc.with_suffix(".tmp")
-        tmp.write_text(yaml.safe_dump(kubeconfig(url, pki.ca_pem, admin_token), sort_keys=False))
+        kc_url = f"https://{kc_host}:{kc_port}" if ":" not in kc_host else f"https://[{kc_host}]:{kc_port}"
+        tmp.write_text(yaml.safe_dump(kubeconfig(kc_url, pki.ca_pem, admin_token), sort_keys=False))
         tmp.chmod(0o600)
+        # in-process parts and --apply reach the server where it listens in its own network
+        # namespace; the user's kubeconfig may name an address only the host can reach
+        internal = data / "internal.kubeconfig"
+        itmp = internal.with_suffix(".tmp")
+        itmp.write_text(yaml.safe_dump(kubeconfig(url, pki.ca_pem, admin_token), sort_keys=False))
+        itmp.chmod(0o600)
+        os.replace(itmp, internal)
         os.replace(tmp, kc)
         print(f"skiff server: serving on {url}; KUBECONFIG={kc}", flush=True)
-        tasks += _start_components(kc, disabled, stop)
+        tasks += _start_components(internal, disabled, stop, args)
         for path in args.apply:
-            await _apply(kc, path)
+            await _apply(internal, path)
         await stop.wait()
         return 0
     finally:
@@ -129,7 +163,23 @@ async def serve(args: argparse.Namespace) -> int:
             etcd.stop()
 
 
-def _start_components(kc: Path, disabled: set[str], stop: asyncio.Event) -> list[asyncio.Task[Any]]:
+def _component_kwargs(module: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Flags → keyword arguments of ``run_scheduler`` / ``run_controllers``."""
+    kwargs: dict[str, Any] = {"lease_duration": args.leader_elect_lease_duration,
+                              "renew_deadline": args.leader_elect_renew_deadline,
+                              "retry_period": args.leader_elect_retry_period}
+    if module == "skiff.controllers.manager":
+        from skiff.controllers.manager import ControllerOptions
+
+        kwargs["options"] = ControllerOptions(
+            node_monitor_grace_period=args.node_monitor_grace_period, node_monitor_period=args.node_monitor_period,
+            pod_eviction_timeout=args.pod_eviction_timeout, cluster_cidr=args.cluster_cidr,
+            node_cidr_mask_size=args.node_cidr_mask_size)
+    return kwargs
+
+
+def _start_components(kc: Path, disabled: set[str], stop: asyncio.Event,
+                      args: argparse.Namespace) -> list[asyncio.Task[Any]]:
     """Scheduler and controllers run in-process but only as API clients (k3s' shape)."""
     tasks: list[asyncio.Task[Any]] = []
     identity = f"{socket.gethostname()}-{os.getpid()}"
@@ -142,14 +192,15 @@ def _start_components(kc: Path, disabled: set[str], stop: asyncio.Event) -> list
         try:
             mod = __import__(module, fromlist=[func])
             from skiff.client.transport import ApiClient
+            kwargs = _component_kwargs(module, args)
         except ImportError as exc:
             log.warning("%s is not available in this build (%s)", module, exc)
             continue
 
-        async def run(mod: Any = mod, func: str = func) -> None:
+        async def run(mod: Any = mod, func: str = func, kwargs: dict[str, Any] = kwargs) -> None:
             client = ApiClient.from_kubeconfig(str(kc))
             try:
-                await getattr(mod, func)(client, stop=stop, identity=identity)
+                await getattr(mod, func)(client, stop=stop, identity=identity, **kwargs)
             finally:
                 await client.close()
 
