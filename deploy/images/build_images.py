@@ -2,7 +2,8 @@
 """Build the images Skiff's demo and tests use, from Debian packages, and push them.
 
     python3 deploy/images/build_images.py --registry 127.0.0.1:5000 [--out DIR]
-        [--tls-verify] [--creds USER:PASS] [--only busybox,...]
+        [--tls-verify] [--creds USER:PASS] [--only busybox,...] [--repo-prefix library/]
+        [--tags latest,1.36]
 
 Images (no download from any public hub):
 
@@ -182,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tls-verify", action="store_true")
     ap.add_argument("--creds", help="USER:PASS for the registry")
     ap.add_argument("--only", default="busybox,busybox-multi,webserver")
+    ap.add_argument("--repo-prefix", default="",
+                    help="push as REGISTRY/PREFIXNAME (the lab uses library/, where a Docker Hub mirror looks)")
+    ap.add_argument("--tags", default="latest", help="comma-separated tags to push (default %(default)s)")
     args = ap.parse_args(argv)
+    tags = [t for t in args.tags.split(",") if t]
     wanted = args.only.split(",")
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="skiff-images-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -193,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         layers, config = images[name]
         archive = out / f"{name}.tar"
         write_docker_archive(archive, layers, config, [f"{name}:latest"])
-        skopeo_push(archive, f"{args.registry}/{name}:latest", tls_verify=args.tls_verify, creds=args.creds)
-        print(f"pushed {args.registry}/{name}:latest ({len(layers)} layers)")
+        for tag in tags:
+            dest = f"{args.registry}/{args.repo_prefix}{name}:{tag}"
+            skopeo_push(archive, dest, tls_verify=args.tls_verify, creds=args.creds)
+            print(f"pushed {dest} ({len(layers)} layers)")
     if not args.out:
         for f in out.iterdir():
             f.unlink()
