@@ -26,7 +26,13 @@ log = logging.getLogger("skiff.server")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", required=True, type=Path, help="state directory (etcd data, PKI, kubeconfig)")
     p.add_argument("--listen", default="127.0.0.1:6443", help="HOST:PORT to serve HTTPS on (default %(default)s)")
-    p.add_argument("--advertise-address", default=None, help="address written into the kubeconfig")
+    p.add_argument("--advertise-address", default=None, help="address agents and the kubeconfig use")
+    p.add_argument("--listen-fd", action="append", default=[], type=int, metavar="FD",
+                   help="also serve on this inherited listening socket (the lab opens 127.0.0.1:PORT "
+                        "on the host before starting the server in its network namespace)")
+    p.add_argument("--kubeconfig-address", default=None, metavar="HOST:PORT",
+                   help="server address written into DATA_DIR/kubeconfig (default: the first --listen-fd's "
+                        "address, else the advertised one)")
     p.add_argument("--etcd-servers", default=None, help="comma-separated etcd client URLs (default: embedded)")
     p.add_argument("--etcd-binary", default=None, help="etcd binary for the embedded etcd")
     p.add_argument("--disable", default="", help="comma-separated parts not to run: scheduler,controllers")
@@ -86,7 +92,11 @@ async def serve(args: argparse.Namespace) -> int:
     data.mkdir(parents=True, exist_ok=True)
     host, port = parse_listen(args.listen)
     advertise = args.advertise_address or (host if host not in ("0.0.0.0", "::") else socket.gethostname())
-    pki = ensure_pki(data / "pki", hosts=[host, advertise])
+    extra_socks = [socket.socket(fileno=fd) for fd in args.listen_fd]
+    extra_addrs = [sock.getsockname()[:2] for sock in extra_socks]
+    kc_host, kc_port = (parse_listen(args.kubeconfig_address) if args.kubeconfig_address else
+                        (extra_addrs[0] if extra_addrs else (advertise, port)))
+    pki = ensure_pki(data / "pki", hosts=[host, advertise, kc_host, *(a for a, _ in extra_addrs)])
     admin_token = _secret_file(data / "admin-token")
     join_token = _secret_file(data / "token")
     disabled = {p.strip() for p in args.disable.split(",") if p.strip()}
@@ -112,17 +122,28 @@ async def serve(args: argparse.Namespace) -> int:
         await server.start()
         runner = web.AppRunner(server.build_app(), access_log=None, handle_signals=False, shutdown_timeout=5)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, ssl_context=tls_context(pki.cert, pki.key), backlog=1024)
+        tls = tls_context(pki.cert, pki.key)
+        site = web.TCPSite(runner, host, port, ssl_context=tls, backlog=1024)
         await site.start()
+        for sock in extra_socks:
+            await web.SockSite(runner, sock, ssl_context=tls).start()
         kc = data / "kubeconfig"
         tmp = kc.with_suffix(".tmp")
-        tmp.write_text(yaml.safe_dump(kubeconfig(url, pki.ca_pem, admin_token), sort_keys=False))
+        kc_url = f"https://{kc_host}:{kc_port}" if ":" not in kc_host else f"https://[{kc_host}]:{kc_port}"
+        tmp.write_text(yaml.safe_dump(kubeconfig(kc_url, pki.ca_pem, admin_token), sort_keys=False))
         tmp.chmod(0o600)
+        # in-process parts and --apply reach the server where it listens in its own network
+        # namespace; the user's kubeconfig may name an address only the host can reach
+        internal = data / "internal.kubeconfig"
+        itmp = internal.with_suffix(".tmp")
+        itmp.write_text(yaml.safe_dump(kubeconfig(url, pki.ca_pem, admin_token), sort_keys=False))
+        itmp.chmod(0o600)
+        os.replace(itmp, internal)
         os.replace(tmp, kc)
         print(f"skiff server: serving on {url}; KUBECONFIG={kc}", flush=True)
-        tasks += _start_components(kc, disabled, stop, args)
+        tasks += _start_components(internal, disabled, stop, args)
         for path in args.apply:
-            await _apply(kc, path)
+            await _apply(internal, path)
         await stop.wait()
         return 0
     finally:
