@@ -58,7 +58,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def skiff_server(data_dir: Path, *, args: tuple[str, ...] = (), port: int | None = None,
-                 timeout: float = 60.0) -> Iterator[RunningServer]:
+                 timeout: float = 60.0, netns: str | None = None) -> Iterator[RunningServer]:
+    """``netns``: run the server in that network namespace (made by the test); it then
+    listens on that namespace's loopback."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log = data_dir / "server.log"
@@ -66,7 +68,8 @@ def skiff_server(data_dir: Path, *, args: tuple[str, ...] = (), port: int | None
     if kc.exists():
         kc.unlink()
     with open(log, "ab") as out:
-        proc = subprocess.Popen([*SKIFF, "server", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}",
+        prefix = ["nsenter", f"--net=/run/netns/{netns}"] if netns else []
+        proc = subprocess.Popen([*prefix, *SKIFF, "server", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}",
                                  *args], stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout

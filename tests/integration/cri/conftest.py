@@ -15,8 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from skiff.nodeagent.runtime.cri import api_pb2 as pb
 from skiff.nodeagent.runtime.cri import api_pb2_grpc as pbg
+from tests.support.cri import remove_everything, unmount_all
 from tests.support.engine import (
     RunningDaemon,
     RunningRegistry,
@@ -49,29 +49,6 @@ class Cri:
                               capture_output=True, text=True, timeout=30)
 
 
-def _mounts_under(root: Path) -> list[str]:
-    out = []
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            target = line.split()[1].replace("\\040", " ")
-            if target.startswith(str(root) + "/"):
-                out.append(target)
-    return out
-
-
-def _cleanup_engine(cri: Cri | None, daemon: RunningDaemon) -> None:
-    if cri is not None:
-        try:
-            for sb in cri.runtime.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=10).items:
-                cri.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sb.id), timeout=30)
-                cri.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sb.id), timeout=30)
-        except grpc.RpcError:
-            pass
-    ids = daemon.docker("ps", "-aq", check=False).stdout.split()
-    if ids:
-        daemon.docker("rm", "-f", *ids, check=False)
-
-
 @pytest.fixture(scope="module")
 def cri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cri]:
     work = tmp_path_factory.mktemp("cri")
@@ -89,9 +66,8 @@ def cri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cri]:
                                      runtime=pbg.RuntimeServiceStub(channel), images=pbg.ImageServiceStub(channel))
                         yield client
                     finally:
-                        _cleanup_engine(client, d)
                         if client is not None:
                             client.channel.close()
+                        remove_everything(sock, d)
         finally:
-            for m in reversed(_mounts_under(work)):
-                subprocess.run(["umount", "-l", m], capture_output=True)
+            unmount_all(work)

@@ -1,0 +1,161 @@
+"""One pod's sync: observe it through CRI, plan, apply the plan, and write its status.
+
+The decisions are :func:`plan.plan_pod` and :func:`podstatus.compute_status`; this module
+only carries them out. A step that fails for a container (an image that cannot be
+pulled, a container that cannot start) is remembered as a :class:`Failure` the status
+reports, and the pod is retried with back-off by the caller's queue.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from skiff.api.resources import find
+from skiff.client import ApiError
+
+from . import specs
+from .cri import CriClient, rpc_message
+from .observed import PodObs
+from .plan import Action, Backoff, Kind, Plan, plan_pod
+from .podstatus import Failure, changed, compute_status
+
+log = logging.getLogger(__name__)
+PODS = find("pods")
+MAX_ROUNDS = 8
+
+
+class StepFailed(Exception):
+    """A container step failed; recorded in the pod's status, retried later."""
+
+
+@dataclass
+class PodWorkers:
+    client: Any
+    cri: CriClient
+    node_name: str
+    host_ip: str
+    logs_root: str
+    runtime_name: str = "skiff"
+    backoff: Backoff = field(default_factory=Backoff)
+    failures: dict[str, dict[str, Failure]] = field(default_factory=dict)  # pod uid -> container -> failure
+    written: dict[str, dict[str, Any]] = field(default_factory=dict)  # pod uid -> last status written
+
+    async def sync(self, pod: dict[str, Any]) -> Plan:
+        """Converge one pod; returns the last plan (its ``requeue_after`` is the caller's)."""
+        uid = str(pod["metadata"]["uid"])
+        plan = Plan()
+        obs = PodObs()
+        for _ in range(MAX_ROUNDS):
+            obs = await self.cri.observe(uid)
+            plan = plan_pod(pod, obs, now_ns=time.time_ns(), backoff=self.backoff)
+            if not plan.actions:
+                break
+            try:
+                for action in plan.actions:
+                    if await self.apply(pod, obs, action):
+                        return Plan()  # the pod is gone
+            except StepFailed:
+                await self.write_status(pod, await self.cri.observe(uid))
+                raise
+        await self.write_status(pod, obs)
+        return plan
+
+    async def write_status(self, pod: dict[str, Any], obs: PodObs) -> None:
+        uid = str(pod["metadata"]["uid"])
+        status = compute_status(pod, obs, now=dt.datetime.now(dt.timezone.utc), host_ip=self.host_ip,
+                                runtime=self.runtime_name, failures=self.failures.get(uid), backoff=self.backoff)
+        current = pod.get("status") or {}
+        if not changed(self.written.get(uid, current), status) or not changed(current, status):
+            return
+        m = pod["metadata"]
+        await self.client.patch(PODS, m["name"], {"status": status},
+                                namespace=m.get("namespace"), subresource="status")
+        self.written[uid] = status
+
+    def forget(self, uid: str) -> None:
+        self.failures.pop(uid, None)
+        self.written.pop(uid, None)
+
+    # -- actions -------------------------------------------------------------
+    async def apply(self, pod: dict[str, Any], obs: PodObs, a: Action) -> bool:
+        """Carry out one action; True when the pod object is gone."""
+        log.debug("pod %s/%s: %s", pod["metadata"].get("namespace"), pod["metadata"]["name"], a)
+        if a.kind is Kind.CREATE_SANDBOX:
+            await self.cri.run_sandbox(specs.sandbox_config(pod, attempt=a.attempt, logs_root=self.logs_root))
+        elif a.kind is Kind.START_CONTAINER:
+            await self._start(pod, obs, a)
+        elif a.kind is Kind.STOP_CONTAINER:
+            await self.cri.stop_container(a.id, a.grace)
+        elif a.kind is Kind.REMOVE_CONTAINER:
+            await self.cri.remove_container(a.id)
+        elif a.kind is Kind.STOP_SANDBOX:
+            await self.cri.stop_sandbox(a.id)
+        elif a.kind is Kind.REMOVE_POD:
+            await self._remove(pod, obs)
+            return True
+        return False
+
+    def _fail(self, pod: dict[str, Any], name: str, reason: str, message: str) -> StepFailed:
+        self.failures.setdefault(str(pod["metadata"]["uid"]), {})[name] = Failure(reason, message)
+        return StepFailed(f"{name}: {reason}: {message}")
+
+    async def _image(self, pod: dict[str, Any], c: dict[str, Any]) -> str:
+        image = c.get("image") or ""
+        policy = c.get("imagePullPolicy") or specs.default_pull_policy(image)
+        try:
+            ref = "" if policy == "Always" else await self.cri.image_ref(image)
+            if ref:
+                return ref
+            if policy == "Never":
+                raise self._fail(pod, c["name"], "ErrImageNeverPull",
+                                 f'Container image "{image}" is not present with pull policy of Never')
+            return await self.cri.pull(image)
+        except StepFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the runtime's message is the user's answer
+            raise self._fail(pod, c["name"], "ErrImagePull", rpc_message(exc)) from None
+
+    async def _start(self, pod: dict[str, Any], obs: PodObs, a: Action) -> None:
+        spec = pod.get("spec") or {}
+        c = next(x for x in (spec.get("initContainers") if a.init else spec.get("containers")) or []
+                 if x["name"] == a.name)
+        sandbox = obs.sandbox()
+        if sandbox is None:
+            return
+        image_ref = await self._image(pod, c)
+        sconf = specs.sandbox_config(pod, attempt=sandbox.attempt, logs_root=self.logs_root)
+        try:
+            conf = specs.container_config(pod, c, attempt=a.attempt, image_ref=image_ref, pod_ip=sandbox.ip,
+                                          host_ip=self.host_ip)
+        except specs.SpecError as exc:
+            raise self._fail(pod, c["name"], "CreateContainerConfigError", str(exc)) from None
+        try:
+            cid = await self.cri.create_container(sandbox.id, conf, sconf)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(pod, c["name"], "CreateContainerError", rpc_message(exc)) from None
+        try:
+            await self.cri.start_container(cid)
+        except Exception as exc:  # noqa: BLE001
+            # a container that never ran is removed, so the retry creates this attempt afresh
+            try:
+                await self.cri.remove_container(cid)
+            except Exception as rm_exc:  # noqa: BLE001
+                log.warning("remove container %s after a failed start: %s", cid[:12], rpc_message(rm_exc))
+            raise self._fail(pod, c["name"], "RunContainerError", rpc_message(exc)) from None
+        self.failures.get(str(pod["metadata"]["uid"]), {}).pop(c["name"], None)
+
+    async def _remove(self, pod: dict[str, Any], obs: PodObs) -> None:
+        for sb in obs.sandboxes:
+            await self.cri.stop_sandbox(sb.id)
+            await self.cri.remove_sandbox(sb.id)
+        m = pod["metadata"]
+        try:
+            await self.client.delete(PODS, m["name"], namespace=m.get("namespace"), grace_period_seconds=0,
+                                     preconditions={"uid": str(m["uid"])})
+        except ApiError as exc:
+            if exc.code not in (404, 409):
+                raise
+        self.forget(str(m["uid"]))

@@ -1,0 +1,143 @@
+"""CRI request configs for a pod's sandbox and containers, built purely from the pod spec.
+
+Labels and annotations follow the kubelet's (``io.kubernetes.pod.*``,
+``io.kubernetes.container.name``), so tools that read them (crictl) see the usual
+names; log paths are ``<logs>/<ns>_<name>_<uid>/<container>/<attempt>.log``.
+"""
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from typing import Any
+
+from skiff.api.quantity import parse_quantity
+from skiff.nodeagent.runtime.cri import api_pb2 as pb
+
+from .observed import CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID
+
+Obj = dict[str, Any]
+CPU_PERIOD = 100_000
+MIN_SHARES = 2
+
+
+class SpecError(Exception):
+    """A field of the pod the agent cannot run (names the field)."""
+
+
+def default_pull_policy(image: str) -> str:
+    """Kubernetes' default: ``Always`` for ``:latest`` or no tag, else ``IfNotPresent``."""
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    tag = last.partition(":")[2]
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def pod_labels(pod: Obj) -> dict[str, str]:
+    m = pod.get("metadata") or {}
+    return {POD_NAME: m.get("name", ""), POD_NAMESPACE: m.get("namespace", "default"), POD_UID: m.get("uid", "")}
+
+
+def log_directory(pod: Obj, root: str) -> str:
+    m = pod.get("metadata") or {}
+    return os.path.join(root, f"{m.get('namespace', 'default')}_{m.get('name')}_{m.get('uid')}")
+
+
+def sandbox_config(pod: Obj, *, attempt: int, logs_root: str) -> pb.PodSandboxConfig:
+    m = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    labels = {**(m.get("labels") or {}), **pod_labels(pod)}
+    ns = pb.NamespaceOption(network=pb.NODE if spec.get("hostNetwork") else pb.POD,
+                            pid=pb.POD if spec.get("shareProcessNamespace") else pb.CONTAINER, ipc=pb.POD)
+    return pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name=m.get("name", ""), uid=m.get("uid", ""),
+                                       namespace=m.get("namespace", "default"), attempt=attempt),
+        hostname=spec.get("hostname") or m.get("name", ""), log_directory=log_directory(pod, logs_root),
+        labels=labels, annotations=dict(m.get("annotations") or {}),
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(namespace_options=ns)))
+
+
+def _field_ref(pod: Obj, path: str, *, pod_ip: str, host_ip: str) -> str:
+    m = pod.get("metadata") or {}
+    simple = {"metadata.name": m.get("name", ""), "metadata.namespace": m.get("namespace", ""),
+              "metadata.uid": m.get("uid", ""), "spec.nodeName": (pod.get("spec") or {}).get("nodeName", ""),
+              "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName", ""),
+              "status.podIP": pod_ip, "status.hostIP": host_ip}
+    if path in simple:
+        return str(simple[path])
+    for prefix, src in (("metadata.labels", "labels"), ("metadata.annotations", "annotations")):
+        if path.startswith(prefix + "['") and path.endswith("']"):
+            return str((m.get(src) or {}).get(path[len(prefix) + 2:-2], ""))
+    raise SpecError(f"fieldRef.fieldPath {path!r} is not supported")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' ``$(VAR)`` expansion (``$$`` escapes; unknown references stay as written)."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("$(", i) and (end := text.find(")", i + 2)) != -1:
+            name = text[i + 2:end]
+            out.append(env.get(name, text[i:end + 1]))
+            i = end + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def environment(pod: Obj, c: Obj, *, pod_ip: str, host_ip: str) -> list[tuple[str, str]]:
+    env: dict[str, str] = {}
+    for i, e in enumerate(c.get("env") or []):
+        name = e["name"]
+        if "valueFrom" in e:
+            ref = (e["valueFrom"] or {}).get("fieldRef")
+            if ref is None:
+                raise SpecError(f"containers[{c['name']}].env[{i}].valueFrom: only fieldRef is supported yet")
+            env[name] = _field_ref(pod, ref.get("fieldPath", ""), pod_ip=pod_ip, host_ip=host_ip)
+        else:
+            env[name] = expand(str(e.get("value") or ""), env)
+    return list(env.items())
+
+
+def resources(c: Obj) -> pb.LinuxContainerResources:
+    res = c.get("resources") or {}
+    lim, req = res.get("limits") or {}, res.get("requests") or {}
+    out = pb.LinuxContainerResources()
+    if "memory" in lim:
+        out.memory_limit_in_bytes = int(parse_quantity(lim["memory"]))
+    cpu_req = req.get("cpu", lim.get("cpu"))
+    if cpu_req is not None:
+        out.cpu_shares = max(MIN_SHARES, int(parse_quantity(cpu_req) * 1024))
+    if "cpu" in lim:
+        out.cpu_period = CPU_PERIOD
+        out.cpu_quota = max(1000, int(parse_quantity(lim["cpu"]) * Decimal(CPU_PERIOD)))
+    return out
+
+
+def container_config(pod: Obj, c: Obj, *, attempt: int, image_ref: str, pod_ip: str,
+                     host_ip: str) -> pb.ContainerConfig:
+    env = environment(pod, c, pod_ip=pod_ip, host_ip=host_ip)
+    values = dict(env)
+    sc = c.get("securityContext") or {}
+    sec = pb.LinuxContainerSecurityContext(privileged=bool(sc.get("privileged")),
+                                           readonly_rootfs=bool(sc.get("readOnlyRootFilesystem")))
+    if sc.get("runAsUser") is not None:
+        sec.run_as_user.value = int(sc["runAsUser"])
+    if sc.get("runAsGroup") is not None:
+        sec.run_as_group.value = int(sc["runAsGroup"])
+    caps = sc.get("capabilities") or {}
+    sec.capabilities.add_capabilities.extend(caps.get("add") or [])
+    sec.capabilities.drop_capabilities.extend(caps.get("drop") or [])
+    return pb.ContainerConfig(
+        metadata=pb.ContainerMetadata(name=c["name"], attempt=attempt),
+        image=pb.ImageSpec(image=image_ref, user_specified_image=c.get("image", "")),
+        command=[expand(x, values) for x in c.get("command") or []],
+        args=[expand(x, values) for x in c.get("args") or []],
+        working_dir=c.get("workingDir") or "", envs=[pb.KeyValue(key=k, value=v) for k, v in env],
+        labels={**pod_labels(pod), CONTAINER_NAME: c["name"]},
+        annotations={"io.kubernetes.container.restartCount": str(attempt)},
+        log_path=f"{c['name']}/{attempt}.log", stdin=bool(c.get("stdin")), stdin_once=bool(c.get("stdinOnce")),
+        tty=bool(c.get("tty")), linux=pb.LinuxContainerConfig(resources=resources(c), security_context=sec))

@@ -1,0 +1,232 @@
+"""``skiff server`` + ``skiff agent`` + ``skiff daemon --cri`` in a network namespace the test
+made, driven with the real kubectl: the node registers, pods run through CRI with pod IPs
+from the node's podCIDR, a Job's pod completes, and deleting a pod removes its containers.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from skiff.nodeagent.runtime.cri import api_pb2 as pb
+from skiff.nodeagent.runtime.cri import api_pb2_grpc as pbg
+from tests.support.cri import remove_everything, unmount_all
+from tests.support.engine import (
+    RunningDaemon,
+    docker_registry,
+    network_namespace,
+    push_test_images,
+    skiff_daemon,
+    wait_for,
+)
+from tests.support.server import RunningServer, skiff_server
+
+pytestmark = pytest.mark.integration
+NODE = "node-a"
+NODE_ADDR = "10.213.0.1"
+KUBECTL = "kubectl"
+
+
+@dataclass
+class Cluster:
+    netns: str
+    server: RunningServer
+    daemon: RunningDaemon
+    cri_socket: Path
+    image: str
+    agent_log: Path
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(["nsenter", f"--net=/run/netns/{self.netns}", KUBECTL,
+                               "--kubeconfig", str(self.server.kubeconfig), *args],
+                              capture_output=True, text=True, input=input, timeout=60)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr}\n--- agent ---\n{self.agent_tail()}")
+        return proc
+
+    def get(self, *args: str) -> Any:
+        out = self.kubectl("get", *args, "-o", "json", check=False)
+        return json.loads(out.stdout) if out.returncode == 0 else None
+
+    def agent_tail(self) -> str:
+        return "\n".join(self.agent_log.read_text(errors="replace").splitlines()[-40:])
+
+    def wait(self, cond: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+        try:
+            return wait_for(cond, timeout=timeout, what=what)
+        except TimeoutError as exc:
+            pods = self.kubectl("get", "pods", "-o", "yaml", check=False).stdout[-4000:]
+            raise AssertionError(f"{exc}\n--- pods ---\n{pods}\n--- agent ---\n{self.agent_tail()}") from None
+
+    def cri_containers(self, uid: str) -> list[Any]:
+        with grpc.insecure_channel(f"unix://{self.cri_socket}") as ch:
+            rt = pbg.RuntimeServiceStub(ch)
+            sel = {"io.kubernetes.pod.uid": uid}
+            return list(rt.ListContainers(pb.ListContainersRequest(
+                filter=pb.ContainerFilter(label_selector=sel)), timeout=10).containers) + list(
+                rt.ListPodSandbox(pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(label_selector=sel)),
+                                  timeout=10).items)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    work = tmp_path_factory.mktemp("agent")
+    sock = work / "cri.sock"
+    with network_namespace(f"{NODE_ADDR}/24") as ns:
+        try:
+            with docker_registry(work / "registry", netns=ns) as reg, \
+                    skiff_server(work / "server", netns=ns) as server:
+                push_test_images(reg, only="busybox")
+                with skiff_daemon(work / "engine", netns=ns, args=("--cri", f"unix://{sock}")) as d:
+                    agent = None
+                    log = work / "agent.log"
+                    try:
+                        wait_for(sock.exists, timeout=20, what="CRI socket", proc=d.process, log=d.log)
+                        token = (server.data_dir / "token").read_text().strip()
+                        with open(log, "ab") as out:
+                            agent = subprocess.Popen(
+                                ["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-m", "skiff.cmd.main",
+                                 "agent", "--server", server.url, "--token", token, "--node-name", NODE,
+                                 "--root", str(work / "agent"), "--runtime-endpoint", f"unix://{sock}",
+                                 "--ca-file", str(server.data_dir / "pki" / "ca.crt"), "--lease-interval", "2"],
+                                stdout=out, stderr=subprocess.STDOUT)
+                        yield Cluster(ns, server, d, sock, f"{reg.host}/busybox:latest", log)
+                    finally:
+                        if agent is not None:
+                            _stop(agent)
+                        remove_everything(sock, d)
+        finally:
+            unmount_all(work)
+
+
+def pod_manifest(name: str, image: str, **spec: Any) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                       "spec": {"terminationGracePeriodSeconds": 2, **spec}})
+
+
+def node_ready(node: Any) -> bool:
+    conds = {c["type"]: c["status"] for c in (node.get("status") or {}).get("conditions") or []}
+    return conds.get("Ready") == "True"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ready_node(cluster: Cluster) -> None:
+    cluster.wait(lambda: (n := cluster.get("node", NODE)) and node_ready(n), "node Ready")
+
+
+def test_node_registers_with_pod_cidr_and_lease(cluster: Cluster) -> None:
+    node = cluster.wait(lambda: (n := cluster.get("node", NODE)) and (n.get("spec") or {}).get("podCIDR")
+                        and node_ready(n) and n, "node Ready with a podCIDR")
+    addrs = {a["type"]: a["address"] for a in node["status"]["addresses"]}
+    assert addrs == {"InternalIP": NODE_ADDR, "Hostname": NODE}
+    assert int(node["status"]["capacity"]["cpu"]) >= 1 and node["status"]["capacity"]["memory"].endswith("Ki")
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("skiff://")
+    lease = cluster.get("lease", NODE, "-n", "kube-node-lease")
+    assert lease["spec"]["holderIdentity"] == NODE
+    first = lease["spec"]["renewTime"]
+    cluster.wait(lambda: cluster.get("lease", NODE, "-n", "kube-node-lease")["spec"]["renewTime"] != first,
+                 "lease renewal", timeout=30)
+
+
+def test_pod_runs_with_init_container_and_shared_localhost(cluster: Cluster) -> None:
+    name = f"web-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, initContainers=[
+        {"name": "prepare", "image": cluster.image, "command": ["sh", "-c", "echo init-ran"]}], containers=[
+        {"name": "web", "image": cluster.image, "workingDir": "/tmp",
+         "env": [{"name": "WHO", "value": "agent"}, {"name": "POD", "valueFrom": {"fieldRef": {
+             "fieldPath": "metadata.name"}}}],
+         "command": ["sh", "-c", "mkdir -p www && echo hello-$WHO-$POD > www/index.html && "
+                     "exec httpd -f -p 8080 -h /tmp/www"]},
+        {"name": "client", "image": cluster.image, "command": ["sh", "-c"],
+         "args": ["until wget -qO- http://127.0.0.1:8080/; do sleep 0.2; done; exec sleep 3600"]}]))
+    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and p["status"].get("phase") == "Running"
+                       and all(c["ready"] for c in p["status"].get("containerStatuses", [])) and p,
+                       "pod Running and ready")
+    st = pod["status"]
+    node = cluster.get("node", NODE)
+    assert ipaddress.ip_address(st["podIP"]) in ipaddress.ip_network(node["spec"]["podCIDR"])
+    assert st["hostIP"] == NODE_ADDR and st["startTime"]
+    conds = {c["type"]: c["status"] for c in st["conditions"]}
+    assert conds["Initialized"] == conds["Ready"] == conds["ContainersReady"] == "True"
+    init = st["initContainerStatuses"][0]["state"]["terminated"]
+    assert (init["exitCode"], init["reason"]) == (0, "Completed")
+    for cs in st["containerStatuses"]:
+        assert "running" in cs["state"] and cs["containerID"].startswith("skiff://") and cs["restartCount"] == 0
+    # the client container read the web container's page over the pod's localhost
+    log_dir = next((Path(cluster.agent_log.parent) / "agent" / "pods").glob(f"default_{name}_*"))
+    client_log = log_dir / "client" / "0.log"
+    cluster.wait(lambda: client_log.exists() and f"hello-agent-{name}" in client_log.read_text(),
+                 "client log with the page")
+    assert (log_dir / "prepare" / "0.log").read_text().endswith(" stdout F init-ran\n")
+    # the node reaches the pod by its IP
+    probe = subprocess.run(["nsenter", f"--net=/run/netns/{cluster.netns}", sys.executable, "-c",
+                            f"import urllib.request as u; print(u.urlopen('http://{st['podIP']}:8080/').read())"],
+                           capture_output=True, text=True, timeout=30)
+    assert f"hello-agent-{name}" in probe.stdout, probe.stderr
+
+    uid = pod["metadata"]["uid"]
+    assert len(cluster.cri_containers(uid)) == 4  # sandbox, init, two containers
+    cluster.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone from the API")
+    assert cluster.cri_containers(uid) == []
+
+
+def test_job_pod_completes(cluster: Cluster) -> None:
+    name = f"job-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "work", "image": cluster.image, "command": ["sh", "-c", "echo done"]}]}}}}))
+    cluster.wait(lambda: (j := cluster.get("job", name)) and j["status"].get("succeeded") == 1, "job succeeded")
+    pods = cluster.get("pods", "-l", f"job-name={name}")["items"]
+    assert [p["status"]["phase"] for p in pods] == ["Succeeded"]
+    term = pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (term["exitCode"], term["reason"]) == (0, "Completed")
+
+
+def test_failing_pod_reports_exit_code(cluster: Cluster) -> None:
+    name = f"fail-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, restartPolicy="Never", containers=[
+        {"name": "main", "image": cluster.image, "command": ["sh", "-c", "exit 3"]}]))
+    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and p["status"].get("phase") == "Failed" and p,
+                       "pod Failed")
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (term["exitCode"], term["reason"]) == (3, "Error")
+    cluster.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait(lambda: cluster.get("pod", name) is None, "failed pod gone")
+
+
+def test_restart_policy_always_restarts_a_crashing_container(cluster: Cluster) -> None:
+    name = f"crash-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, containers=[
+        {"name": "main", "image": cluster.image, "command": ["sh", "-c", "echo run; exit 1"]}]))
+    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and any(
+        cs["restartCount"] >= 1 for cs in p["status"].get("containerStatuses", [])) and p, "a restart")
+    cs = pod["status"]["containerStatuses"][0]
+    assert cs["lastState"]["terminated"]["exitCode"] == 1
+    assert pod["status"]["phase"] == "Running"
+    cluster.wait(lambda: (p := cluster.get("pod", name)) and p["status"]["containerStatuses"][0]["state"].get(
+        "waiting", {}).get("reason") == "CrashLoopBackOff", "CrashLoopBackOff")
+    cluster.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait(lambda: cluster.get("pod", name) is None, "crashing pod gone")
