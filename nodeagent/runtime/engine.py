@@ -45,6 +45,8 @@ class EngineConfig:
     host: str = ""
     insecure_registries: list[str] = dataclasses.field(default_factory=list)
     cri_endpoint: str = ""
+    # containers' cgroups: relative paths nest under the engine's own cgroup
+    cgroup_parent: str = "skiff"
     # docker config.json-format credentials for pulls that carry none (CRI, restarts)
     registry_auth_file: Path | None = None
     # Docker reads extra CAs from /etc/docker/certs.d/HOST:PORT/ca.crt; same layout.

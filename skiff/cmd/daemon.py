@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CRI pod networks: CNI plugin dir (default /usr/lib/cni, /opt/cni/bin)")
     parser.add_argument("--registry-mirror", action="append", default=[], metavar="HOST:PORT",
                         help="CRI pulls of Docker Hub names try this registry first, as dockerd's registry-mirrors")
+    parser.add_argument("--cgroup-parent", default="skiff",
+                        help="parent cgroup of containers (relative: under the daemon's own cgroup)")
     parser.add_argument("--log-level", default="info")
 
 
@@ -100,7 +102,7 @@ async def serve(args: argparse.Namespace) -> int:
         insecure += list(read_config_file(args.config_file).get("insecure-registries", []))  # type: ignore[call-overload]
     config = EngineConfig(
         root=Path(args.root).absolute(), host=args.host,
-        insecure_registries=insecure, cri_endpoint=args.cri,
+        insecure_registries=insecure, cri_endpoint=args.cri, cgroup_parent=args.cgroup_parent,
         registry_auth_file=Path(args.registry_auth_file).absolute() if args.registry_auth_file else None,
     )
     engine = Engine(config)
@@ -111,7 +113,8 @@ async def serve(args: argparse.Namespace) -> int:
         attach_cri(engine, CriOptions(endpoint=args.cri, cni_conf_dir=args.cni_conf_dir,
                                       mirrors=list(args.registry_mirror),
                                       **({"cni_bin_dirs": list(args.cni_bin_dir)} if args.cni_bin_dir else {})))
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    access = logging.getLogger("aiohttp.access") if log.isEnabledFor(logging.DEBUG) else None
+    runner = web.AppRunner(app, handle_signals=False, access_log=access)
     await runner.setup()
     path.parent.mkdir(parents=True, exist_ok=True)
     _clear_stale_socket(path)

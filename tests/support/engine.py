@@ -358,3 +358,149 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return "sha256:" + h.hexdigest()
+
+
+# ------------------------------------------------------------------ container engine
+@contextlib.contextmanager
+def bare_network_namespace(prefix: str = "skiffctr") -> Iterator[str]:
+    """A fresh network namespace with only ``lo`` (up); removed afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run([*nsenter(name), "ip", "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def load_busybox(daemon: RunningDaemon, workdir: Path, *, name: str = "busybox") -> None:
+    sys.path.insert(0, str(REPO / "deploy/images"))
+    try:
+        from build_images import busybox_archive  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    archive = busybox_archive(workdir / f"{name}.tar", [f"{name}:latest"], name=name)
+    daemon.docker("load", "-i", str(archive))
+
+
+class ContainerEngine:
+    """``skiff daemon`` for container tests: its own netns and cgroup parent; it can be
+    killed with SIGKILL and started again on the same root. ``cleanup()`` removes
+    whatever its containers left (processes, overlay mounts, cgroups) by PID and path."""
+
+    def __init__(self, workdir: Path, netns: str) -> None:
+        from skiff.nodeagent.runtime.cgroups.detect import own_cgroups
+
+        self.workdir = workdir
+        self.netns = netns
+        self.cgroup_parent = f"skiff-test-{uuid.uuid4().hex[:10]}"
+        self.own = own_cgroups()  # the daemon inherits the test's cgroup
+        self.daemon: RunningDaemon | None = None
+        self._stack: contextlib.ExitStack | None = None
+        self.root = workdir / "root"
+
+    def start(self) -> RunningDaemon:
+        assert self._stack is None
+        self._stack = contextlib.ExitStack()
+        self.daemon = self._stack.enter_context(skiff_daemon(
+            self.workdir, netns=self.netns, args=("--cgroup-parent", self.cgroup_parent, "--log-level", "debug")))
+        return self.daemon
+
+    def kill9(self) -> None:
+        assert self.daemon is not None and self._stack is not None
+        self.daemon.process.kill()
+        self.daemon.process.wait()
+        self._stack.close()
+        self._stack = None
+        self.daemon = None
+
+    def stop(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+        self._stack = None
+        self.daemon = None
+
+    def docker(self, *args: str, **kw):  # type: ignore[no-untyped-def]
+        assert self.daemon is not None
+        return self.daemon.docker(*args, **kw)
+
+    # -- what containers leave behind -------------------------------------------
+    def cgroup_dirs(self) -> list[Path]:
+        from skiff.nodeagent.runtime.cgroups.detect import read_hierarchies
+
+        hier = read_hierarchies()
+        roots = [(c, m) for c, m in hier.v1.items()] + ([("", hier.unified)] if hier.unified else [])
+        out = []
+        for ctrl, mnt in roots:
+            p = Path(mnt) / self.own.get(ctrl, "/").lstrip("/") / self.cgroup_parent
+            if p.is_dir():
+                out.append(p)
+        return out
+
+    def container_cgroups(self) -> list[str]:
+        return sorted({c.name for d in self.cgroup_dirs() for c in d.iterdir() if c.is_dir()})
+
+    def mounts(self) -> list[str]:
+        root = str(self.root) + "/"
+        with open("/proc/self/mountinfo") as f:
+            return [ln.split()[4] for ln in f if ln.split()[4].startswith(root)]
+
+    def processes(self) -> list[int]:
+        """Shims, runtimes and container processes of this engine (not the daemon)."""
+        pids: set[int] = set()
+        needle = str(self.root).encode()
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
+            try:
+                if needle in (d / "cmdline").read_bytes():
+                    pids.add(int(d.name))
+            except OSError:
+                continue
+        for cg in self.cgroup_dirs():
+            for procs in cg.rglob("cgroup.procs"):
+                try:
+                    pids.update(int(x) for x in procs.read_text().split())
+                except OSError:
+                    continue
+        if self.daemon is not None:
+            pids.discard(self.daemon.process.pid)
+        return sorted(pids)
+
+    def cleanup(self) -> None:
+        if self.daemon is not None and self.daemon.process.poll() is None:
+            try:
+                ids = self.docker("ps", "-aq", check=False, timeout=30).stdout.split()
+                if ids:
+                    self.docker("rm", "-f", *ids, check=False, timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+        self.stop()
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while self.processes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for target in sorted(self.mounts(), key=len, reverse=True):
+            subprocess.run(["umount", "-l", target], check=False)
+        for cg in self.cgroup_dirs():
+            for d in sorted((p for p in cg.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            with contextlib.suppress(OSError):
+                cg.rmdir()
+
+
+@contextlib.contextmanager
+def container_engine(workdir: Path) -> Iterator[ContainerEngine]:
+    """A started engine with ``busybox:latest`` loaded; everything removed afterwards."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with bare_network_namespace() as ns:
+        eng = ContainerEngine(workdir, ns)
+        try:
+            d = eng.start()
+            load_busybox(d, workdir)
+            yield eng
+        finally:
+            eng.cleanup()

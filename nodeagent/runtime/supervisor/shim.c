@@ -3,14 +3,14 @@
  *
  *   skiff-shim [-t] [-i] -d DIR -l LOGFILE -b BUNDLE -c ID [-s SOCK] -- RUNTIME ARGV PREFIX...
  *
- * Runs "PREFIX create --pid-file DIR/init.pid -b BUNDLE ID" then "PREFIX start ID"
- * with the container's stdio connected to pipes (or, with -t, a pty it owns), then
+ * Runs "PREFIX create --pid-file DIR/init.pid -b BUNDLE ID" (the engine runs
+ * "start" itself once it has connected attachers and the network) with the container's stdio connected to pipes (or, with -t, a pty it owns), then
  * detaches: it stays as the container's subreaper, appends its output to LOGFILE in
  * Docker's json-file format, serves SOCK (default DIR/attach.sock; output to every client, in
  * Docker's multiplexed stream format unless -t; client input to stdin) and reads
  * commands from the DIR/ctl fifo ("resize ROWS COLS", "close-stdin"). When the init
  * exits it writes DIR/exit ("CODE FINISHED_NS\n", CODE 128+signal when killed) and
- * leaves. The first process exits 0 once the container started, or 1 with the
+ * leaves. The first process exits 0 once the container is created and the socket listens, or 1 with the
  * runtime's error on stderr. It never outlives its container, and holds ~1 MiB.
  */
 #define _GNU_SOURCE
@@ -256,18 +256,6 @@ int main(int argc, char **argv) {
     if (!pf || fscanf(pf, "%d", &init_pid) != 1) die("read init.pid");
     fclose(pf);
 
-    char *start_args[] = {"start", (char *)cid};
-    int ep[2];
-    if (pipe2(ep, O_CLOEXEC) < 0) die("pipe");
-    st = run_runtime(start_args, 2, devnull, devnull, ep[1]);
-    close(ep[1]);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        read_error(ep[0], errbuf, sizeof errbuf);
-        kill(init_pid, SIGKILL);
-        write_all(report[1], errbuf, strlen(errbuf));
-        return 1;
-    }
-    close(ep[0]);
 
     unlink(sockpath);
     int lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -313,6 +301,17 @@ int main(int argc, char **argv) {
                 }
             }
         }
+        /* Accept before reading output: the engine connects attachers before it starts
+         * the container, so no output can be older than a pending connection. */
+        while (fds[3].revents & POLLIN) {
+            int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+            if (c >= 0) {
+                int placed = 0;
+                for (int i = 0; i < MAXCLIENTS && !placed; i++)
+                    if (clients[i] < 0) { clients[i] = c; placed = 1; }
+                if (!placed) close(c);
+            } else break;
+        }
         for (int s = 1; s <= 2; s++) {
             int *fdp = s == 1 ? &m_out : &m_err;
             if (*fdp < 0 || !fds[s].revents) continue;
@@ -324,15 +323,6 @@ int main(int argc, char **argv) {
                 log_bytes(s, "", 0, 1);
                 if (*fdp != m_in) close(*fdp);
                 *fdp = -1;
-            }
-        }
-        if (fds[3].revents & POLLIN) {
-            int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
-            if (c >= 0) {
-                int placed = 0;
-                for (int i = 0; i < MAXCLIENTS && !placed; i++)
-                    if (clients[i] < 0) { clients[i] = c; placed = 1; }
-                if (!placed) close(c);
             }
         }
         if (fds[4].revents & POLLIN) {

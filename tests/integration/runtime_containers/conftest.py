@@ -130,3 +130,25 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# ------------------------------------------------------------ engine (docker CLI) tests
+from tests.support.engine import ContainerEngine, container_engine  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerEngine]:
+    """``skiff daemon`` in a test netns with busybox loaded, shared by a module's tests."""
+    with container_engine(tmp_path_factory.mktemp("engine")) as eng:
+        yield eng
+
+
+@pytest.fixture
+def own_engine(tmp_path: Path) -> Iterator[ContainerEngine]:
+    """An engine for one test (restart tests kill it)."""
+    with container_engine(tmp_path / "engine") as eng:
+        yield eng
+
+
+def unique(prefix: str = "c") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
