@@ -44,6 +44,8 @@ class AgentOptions:
     workers: int = 4
     backoff: Backoff = field(default_factory=Backoff)
     labels: dict[str, str] = field(default_factory=dict)
+    kubelet_port: int = nodemod.KUBELET_PORT  # 0: no kubelet API
+    token: str = ""  # the bearer token the API server presents to the kubelet API
 
 
 class Agent:
@@ -95,7 +97,8 @@ class Agent:
             self.pod_cidr = cidr
             log.info("node %s: podCIDR %s", self.name, cidr)
         status = nodemod.node_status(self.name, self.facts, ip=self.ip, now=now_utc(), runtime=self.runtime[0],
-                                     runtime_version=self.runtime[1], network_ready=await self.cri.network_ready())
+                                     runtime_version=self.runtime[1], network_ready=await self.cri.network_ready(),
+                                     port=self.options.kubelet_port or nodemod.KUBELET_PORT)
         status["conditions"] = merge_conditions((current.get("status") or {}).get("conditions") or [],
                                                 status["conditions"])
         await self.client.patch(NODES, self.name, {"status": status}, subresource="status")
@@ -206,7 +209,26 @@ class Agent:
                 await self.cri.remove_sandbox(s.id)
 
     # -- run -------------------------------------------------------------------
+    async def _serve_kubelet_api(self) -> Any:
+        from pathlib import Path
+
+        from . import server, tls
+
+        crt, key = tls.ensure_cert(Path(self.options.root) / "pki", node_name=self.name, ips=[self.ip, "127.0.0.1"])
+        api = server.KubeletApi(pods=self.pods.store.get, cri=self.cri, logs_root=f"{self.options.root}/pods",
+                                token=self.options.token)
+        return await server.serve(api, host="", port=self.options.kubelet_port,
+                                  ssl_ctx=tls.server_context(crt, key))
+
     async def run(self, stop: asyncio.Event) -> None:
+        runner = await self._serve_kubelet_api() if self.options.kubelet_port else None
+        try:
+            await self._run(stop)
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         await self.register()
         await self.wait_for_pod_cidr(stop)
         self._tasks = [

@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                  "else the server's certificate is not verified)")
     p.add_argument("--node-ip", default="", help="address reported as InternalIP (default: first global IPv4)")
     p.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--kubelet-port", type=int, default=10250,
+                   help="port of the kubelet API (logs, exec) on all addresses; 0 turns it off")
     p.add_argument("--lease-interval", type=float, default=10.0)
     p.add_argument("--status-interval", type=float, default=10.0)
     p.add_argument("--engine-arg", action="append", default=[],
@@ -101,7 +103,8 @@ async def _main(args: argparse.Namespace, endpoint: str) -> int:
 
     options = AgentOptions(node_name=args.node_name, root=str(args.root.resolve()), node_ip=args.node_ip,
                            lease_interval=args.lease_interval, status_interval=args.status_interval,
-                           labels=labels_from_args(args.node_label))
+                           labels=labels_from_args(args.node_label), kubelet_port=args.kubelet_port,
+                           token=args.token)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

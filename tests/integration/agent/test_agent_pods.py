@@ -230,3 +230,48 @@ def test_restart_policy_always_restarts_a_crashing_container(cluster: Cluster) -
         "waiting", {}).get("reason") == "CrashLoopBackOff", "CrashLoopBackOff")
     cluster.kubectl("delete", "pod", name, "--wait=false")
     cluster.wait(lambda: cluster.get("pod", name) is None, "crashing pod gone")
+
+
+def test_logs_and_exec_through_the_api_server(cluster: Cluster) -> None:
+    name = f"talk-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, containers=[
+        {"name": "main", "image": cluster.image,
+         "command": ["sh", "-c", "for i in 1 2 3; do echo line-$i; done; echo err >&2; exec sleep 3600"]}]))
+    cluster.wait(lambda: (p := cluster.get("pod", name)) and p["status"].get("phase") == "Running", "pod Running")
+    cluster.wait(lambda: cluster.kubectl("logs", name, check=False).stdout == "line-1\nline-2\nline-3\nerr\n",
+                 "kubectl logs")
+    assert cluster.kubectl("logs", name, "--tail=2").stdout == "line-3\nerr\n"
+    stamped = cluster.kubectl("logs", name, "--timestamps", "--tail=1").stdout
+    assert stamped.endswith(" err\n") and stamped[:4].isdigit()
+    assert cluster.kubectl("logs", name, "--limit-bytes=3").stdout == "lin"
+
+    out = cluster.kubectl("exec", name, "--", "sh", "-c", "echo in-$HOSTNAME; echo oops >&2", check=False)
+    assert (out.returncode, out.stdout, out.stderr) == (0, f"in-{name}\n", "oops\n")
+    failed = cluster.kubectl("exec", name, "--", "sh", "-c", "exit 3", check=False)
+    assert failed.returncode == 3
+    missing = cluster.kubectl("logs", name, "-c", "nosuch", check=False)
+    assert missing.returncode != 0 and "nosuch" in missing.stderr
+    cluster.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
+
+
+def test_logs_follow_ends_when_the_container_exits(cluster: Cluster) -> None:
+    name = f"follow-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, restartPolicy="Never", containers=[
+        {"name": "main", "image": cluster.image,
+         "command": ["sh", "-c", "echo first; until [ -e /tmp/go ]; do sleep 0.1; done; echo second"]}]))
+    cluster.wait(lambda: (p := cluster.get("pod", name)) and p["status"].get("phase") == "Running", "pod Running")
+    cluster.wait(lambda: cluster.kubectl("logs", name, check=False).stdout == "first\n", "first line")
+    follow = subprocess.Popen(["nsenter", f"--net=/run/netns/{cluster.netns}", KUBECTL, "--kubeconfig",
+                               str(cluster.server.kubeconfig), "logs", "-f", name],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        cluster.kubectl("exec", name, "--", "touch", "/tmp/go")
+        out, err = follow.communicate(timeout=60)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert (follow.returncode, out) == (0, "first\nsecond\n"), err
+    cluster.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")

@@ -1,0 +1,208 @@
+"""The agent's kubelet API over TLS: what the API server proxies ``pods/log`` and
+``pods/exec`` to.
+
+* ``GET /containerLogs/NS/POD/CONTAINER`` reads the CRI log file of the container's
+  current (or, with ``previous``, last) attempt and follows it while the container runs.
+* ``/exec/NS/POD/CONTAINER`` speaks the WebSocket channel protocols kubectl ≥ 1.30 and the
+  Python client use (``v5``/``v4.channel.k8s.io``); it runs the command through CRI
+  ``ExecSync``, so output arrives when the command ends and stdin/tty are refused.
+* ``/attach`` and ``/portForward`` answer 501 with a message saying so.
+
+Every request must carry the cluster's bearer token (the one the API server presents).
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from skiff.nodeagent.runtime.cri import api_pb2 as pb
+
+from . import logs as logmod
+from .cri import CriClient, rpc_message
+from .observed import CState
+from .specs import log_directory
+
+log = logging.getLogger(__name__)
+CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDOUT, STDERR, ERROR = 1, 2, 3
+FOLLOW_POLL = 0.1
+
+
+def exec_status(exit_code: int, error: str = "") -> bytes:
+    """The Status the channel protocols carry on the error channel at the end of an exec."""
+    if error:
+        body: dict[str, Any] = {"metadata": {}, "status": "Failure", "message": error, "reason": "InternalError"}
+    elif exit_code == 0:
+        body = {"metadata": {}, "status": "Success"}
+    else:
+        body = {"metadata": {}, "status": "Failure",
+                "message": f"command terminated with non-zero exit code: exit status {exit_code}",
+                "reason": "NonZeroExitCode",
+                "details": {"causes": [{"reason": "ExitCode", "message": str(exit_code)}]}}
+    return json.dumps(body).encode()
+
+
+class KubeletApi:
+    def __init__(self, *, pods: Callable[[str], dict[str, Any] | None], cri: CriClient, logs_root: str,
+                 token: str) -> None:
+        self.pods = pods
+        self.cri = cri
+        self.logs_root = logs_root
+        self.token = token
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth])
+        app.router.add_get("/healthz", lambda _r: web.Response(text="ok"))
+        app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.container_logs)
+        app.router.add_route("*", "/exec/{ns}/{pod}/{container}", self.exec)
+        app.router.add_route("*", "/attach/{ns}/{pod}/{container}", self.not_yet)
+        app.router.add_route("*", "/portForward/{ns}/{pod}", self.not_yet)
+        return app
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path != "/healthz":
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                return web.Response(status=401, text="Unauthorized")
+        return await handler(request)  # type: ignore[no-any-return]
+
+    async def not_yet(self, request: web.Request) -> web.Response:
+        what = request.path.split("/")[1]
+        return web.Response(status=501, text=f"{what} is not supported by this node agent yet")
+
+    def _pod(self, request: web.Request) -> dict[str, Any]:
+        ns, name = request.match_info["ns"], request.match_info["pod"]
+        pod = self.pods(f"{ns}/{name}")
+        if pod is None:
+            raise web.HTTPNotFound(text=f'pods "{name}" not found')
+        return pod
+
+    async def _container(self, pod: dict[str, Any], name: str, *, previous: bool) -> Any:
+        obs = await self.cri.observe(str(pod["metadata"]["uid"]))
+        pname = pod["metadata"]["name"]
+        c = obs.previous(name) if previous else obs.latest(name)
+        if c is None:
+            if previous:
+                raise web.HTTPBadRequest(text=f'previous terminated container "{name}" in pod "{pname}" not found')
+            raise web.HTTPBadRequest(text=f'container "{name}" in pod "{pname}" is waiting to start: '
+                                          "ContainerCreating")
+        return c
+
+    # -- logs ------------------------------------------------------------------
+    async def container_logs(self, request: web.Request) -> web.StreamResponse:
+        pod = self._pod(request)
+        try:
+            q = logmod.query_from(dict(request.query), now=time.time())
+        except logmod.LogQueryError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        name = request.match_info["container"]
+        c = await self._container(pod, name, previous=q.previous)
+        path = os.path.join(log_directory(pod, self.logs_root), name, f"{c.attempt}.log")
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        budget = q.limit_bytes
+        offset = 0
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            data = b""
+        end = data.rfind(b"\n") + 1
+        offset = end
+        for rec in logmod.select(logmod.parse(data[:end].splitlines()), q):
+            budget = await self._write(resp, logmod.render(rec, q), budget)
+            if budget == 0:
+                return resp
+        if q.follow and c.state is CState.RUNNING:
+            await self._follow(resp, path, offset, c.id, q, budget)
+        await resp.write_eof()
+        return resp
+
+    @staticmethod
+    async def _write(resp: web.StreamResponse, chunk: bytes, budget: int | None) -> int | None:
+        if budget is not None:
+            chunk = chunk[:budget]
+            budget -= len(chunk)
+        await resp.write(chunk)
+        return budget
+
+    async def _follow(self, resp: web.StreamResponse, path: str, offset: int, cid: str, q: logmod.Query,
+                      budget: int | None) -> None:
+        follow_q = logmod.Query(timestamps=q.timestamps)
+        last_check = 0.0
+        while True:
+            try:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    data = f.read()
+            except FileNotFoundError:
+                data = b""
+            end = data.rfind(b"\n") + 1
+            if end:
+                offset += end
+                for rec in logmod.parse(data[:end].splitlines()):
+                    budget = await self._write(resp, logmod.render(rec, follow_q), budget)
+                    if budget == 0:
+                        return
+                continue
+            now = time.monotonic()
+            if now - last_check > 1.0:
+                last_check = now
+                try:
+                    st = await self.cri.runtime.ContainerStatus(pb.ContainerStatusRequest(container_id=cid),
+                                                                timeout=10)
+                    if st.status.state != pb.CONTAINER_RUNNING:
+                        return
+                except Exception:  # noqa: BLE001 - removed under us
+                    return
+            await asyncio.sleep(FOLLOW_POLL)
+
+    # -- exec ------------------------------------------------------------------
+    async def exec(self, request: web.Request) -> web.StreamResponse:
+        pod = self._pod(request)
+        name = request.match_info["container"]
+        c = await self._container(pod, name, previous=False)
+        command = request.query.getall("command", [])
+        ws = web.WebSocketResponse(protocols=CHANNEL_PROTOCOLS, max_msg_size=0)
+        await ws.prepare(request)
+        try:
+            if not command:
+                await ws.send_bytes(bytes([ERROR]) + exec_status(0, "you must specify at least one command"))
+            elif request.query.get("tty") in ("1", "true") or request.query.get("stdin") in ("1", "true"):
+                await ws.send_bytes(bytes([ERROR]) + exec_status(
+                    0, "interactive exec (stdin or tty) is not supported by this node agent yet"))
+            else:
+                try:
+                    res = await self.cri.runtime.ExecSync(pb.ExecSyncRequest(container_id=c.id, cmd=command),
+                                                          timeout=3600)
+                except Exception as exc:  # noqa: BLE001 - the runtime's message is the answer
+                    await ws.send_bytes(bytes([ERROR]) + exec_status(0, rpc_message(exc)))
+                else:
+                    if res.stdout:
+                        await ws.send_bytes(bytes([STDOUT]) + res.stdout)
+                    if res.stderr:
+                        await ws.send_bytes(bytes([STDERR]) + res.stderr)
+                    await ws.send_bytes(bytes([ERROR]) + exec_status(res.exit_code))
+        except (ConnectionResetError, aiohttp.ClientError):
+            pass
+        await ws.close()
+        return ws
+
+
+async def serve(api: KubeletApi, *, host: str, port: int, ssl_ctx: Any) -> web.AppRunner:
+    runner = web.AppRunner(api.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, ssl_context=ssl_ctx).start()
+    log.info("kubelet API serving on https://%s:%d", host or "0.0.0.0", port)
+    return runner
