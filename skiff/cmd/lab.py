@@ -235,7 +235,11 @@ def up(args: argparse.Namespace) -> int:
     t = topo.plan(args.name, args.nodes, args.subnet)
     existing = load(data)
     if existing and any(p.alive() for p in existing[1]):
-        raise LabError(f"a lab already runs from {data} (skiff lab status / skiff lab down --data-dir {data})")
+        print(f"skiff lab: a lab already runs from {data}: `skiff lab status --data-dir {data}` shows it, "
+              f"`skiff lab down --data-dir {data}` stops it; KUBECONFIG={data / 'kubeconfig'}")
+        return 0
+    if existing:  # a lab that died (machine restart, crash): clear what it left, then start afresh
+        teardown(data, quiet=True)
     busy = _netns_names() & set(t.namespaces)
     if busy:
         raise LabError(f"network namespaces {sorted(busy)} exist already: `skiff lab down --name {t.name}` "
@@ -270,9 +274,6 @@ def up(args: argparse.Namespace) -> int:
                   "--listen", f"{t.server.ip}:{topo.API_PORT}", "--listen-fd", str(host_sock.fileno()),
                   # a lab reacts faster than Kubernetes' defaults (40 s, 300 s) to a node it lost
                   "--node-monitor-grace-period", "20", "--pod-eviction-timeout", "30"]
-        demo = REPO / "manifests" / "demo"
-        if args.demo:
-            server += ["--apply", str(demo if demo.is_dir() else REPO / "manifests")]
         kc = data / "kubeconfig"
         kc.unlink(missing_ok=True)
         procs.append(spawn("server", _in_ns(t.server.netns, server), logs / "server.log",
@@ -300,12 +301,58 @@ def up(args: argparse.Namespace) -> int:
                          f"--engine-arg=--insecure-registry={t.registry}"]
                 procs.append(spawn(m.role, _in_ns(m.netns, agent), logs / f"{m.role}.log", make_cgroups(t, m.role)))
                 save(data, t, procs, args.port)
+            _wait_nodes_ready(kc, [m.role for m in t.nodes], procs, deadline, logs)
+        if args.demo:
+            # applied once the nodes are Ready, so the scheduler spreads the demo over all of them
+            demo = REPO / "manifests" / "demo"
+            r = subprocess.run([sys.executable, "-m", "skiff.cli.main", "--kubeconfig", str(kc), "apply", "-R",
+                                "-f", str(demo)], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise LabError(f"applying {demo} failed: {r.stderr.strip()}")
+            print(r.stdout, end="")
     except BaseException:
         host_sock.close()
         teardown(data, quiet=True)
         raise
     print(f"skiff lab: {len(t.nodes)} nodes up; export KUBECONFIG={data / 'kubeconfig'}")
     return 0
+
+
+def _wait_nodes_ready(kc: Path, names: list[str], procs: list[Proc], deadline: float, logs: Path) -> None:
+    """Until every node reports Ready through the API (as ``kubectl get nodes`` would show it)."""
+    import asyncio
+
+    from skiff.api.resources import find
+    from skiff.client import ApiClient
+
+    nodes_res = find("nodes")
+    assert nodes_res is not None
+
+    async def ready() -> set[str]:
+        async with ApiClient.from_kubeconfig(str(kc)) as api:
+            items = (await api.list(nodes_res)).get("items") or []
+        # Ready, and the node lifecycle controller has lifted its not-ready taint (which keeps
+        # ordinary pods off a node that just joined)
+        return {n["metadata"]["name"] for n in items
+                if any(c.get("type") == "Ready" and c.get("status") == "True"
+                       for c in (n.get("status") or {}).get("conditions") or [])
+                and not any(str(t.get("key", "")).startswith("node.kubernetes.io/")
+                            for t in (n.get("spec") or {}).get("taints") or [])}
+
+    while True:
+        try:
+            missing = set(names) - asyncio.run(ready())
+        except Exception:  # noqa: BLE001 - the server may still be starting its watch caches
+            missing = set(names)
+        if not missing:
+            return
+        for p in procs:
+            if not p.alive():
+                raise LabError(f"{p.role} exited:\n{_tail(logs / f'{p.role}.log')}")
+        if time.monotonic() > deadline:
+            raise LabError(f"nodes {sorted(missing)} are not Ready in time:\n"
+                           + "\n".join(_tail(logs / f"{n}.log", 5) for n in sorted(missing)))
+        time.sleep(0.5)
 
 
 def _build_images(t: topo.Topology, log: Path) -> None:
