@@ -215,6 +215,7 @@ def main() -> int:
     args = p.parse_args()
     if args.nodes * 110 < args.replicas * 5 // 4 + 1:
         p.error("--nodes too few: the rollout needs room for replicas + maxSurge pods")
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="skiff-bench-ctrl-") as tmp:
         with skiff_server(Path(tmp) / "server", timeout=120) as server:
             hollow = start_hollow(server.kubeconfig, args.nodes, Path(tmp) / "hollow.log")
@@ -222,6 +223,8 @@ def main() -> int:
                 res = asyncio.run(run(str(server.kubeconfig), args))
             finally:
                 stop_process(hollow)
+    print(f"host: {os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after "
+          "(other work on the machine slows every figure)")
     report(res)
     return 0 if res["create_ok"] and res["roll_ok"] else 1
 

@@ -3,8 +3,8 @@
 Starts a ``skiff server --disable scheduler,controllers`` (embedded etcd), registers
 ``--nodes`` Node objects (4 CPU / 16Gi / 110 pods, as hollow nodes report), creates
 ``--pods`` pending pods (100m CPU / 500Mi, scheduler_perf's default pod), then starts
-Skiff's scheduler and measures how fast it binds them all, while a probe measures
-API GET latency (p50/p99) during the run. Prints the figures beside Kubernetes'
+Skiff's scheduler (in this process) and measures how fast it binds them all, while a
+probe in a separate process measures API GET latency (p50/p99) during the run. Prints the figures beside Kubernetes'
 scheduler_perf threshold for SchedulingBasic 5000 nodes / 10000 pods (680 pods/s).
 
     .venv/bin/python bench/scheduler.py [--nodes 5000] [--pods 10000] [--no-events]
@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +74,38 @@ async def probe(api: ApiClient, stop: asyncio.Event, samples: list[float]) -> No
         await asyncio.sleep(0.02)
 
 
+def probe_main(kubeconfig: str, out: str) -> int:
+    """``--probe``: GET a node every 20 ms until SIGTERM, then write the latencies (seconds), one a line.
+    It runs as its own process so the scheduler's event loop does not delay its measurements."""
+    async def go() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        samples: list[float] = []
+        async with ApiClient.from_kubeconfig(kubeconfig) as api:
+            await probe(api, stop, samples)
+        Path(out).write_text("".join(f"{x}\n" for x in samples))
+
+    asyncio.run(go())
+    return 0
+
+
+def start_probe(kubeconfig: str, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, __file__, "--probe", kubeconfig, str(out)])
+
+
+def stop_probe(proc: subprocess.Popen[bytes], out: Path) -> list[float]:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    try:
+        return [float(x) for x in out.read_text().split()]
+    except OSError:
+        return []
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -78,8 +113,8 @@ def pct(values: list[float], q: float) -> float:
     return s[min(int(q * len(s)), len(s) - 1)]
 
 
-async def run(kubeconfig: str, args: argparse.Namespace) -> dict[str, float]:
-    async with ApiClient.from_kubeconfig(kubeconfig) as api, ApiClient.from_kubeconfig(kubeconfig) as probe_api:
+async def run(kubeconfig: str, args: argparse.Namespace, probe_out: Path) -> dict[str, float]:
+    async with ApiClient.from_kubeconfig(kubeconfig) as api:
         ns = "bench"
         await api.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         t = time.perf_counter()
@@ -93,17 +128,14 @@ async def run(kubeconfig: str, args: argparse.Namespace) -> dict[str, float]:
         stop = asyncio.Event()
         task = asyncio.create_task(scheduler.run(stop))
         await scheduler.factory.wait_synced()
-        samples: list[float] = []
-        probe_stop = asyncio.Event()
-        prober = asyncio.create_task(probe(probe_api, probe_stop, samples))
+        prober = start_probe(kubeconfig, probe_out)
         t0 = time.perf_counter()
         while scheduler.scheduled < args.pods:
             await asyncio.sleep(0.05)
             if time.perf_counter() - t0 > args.timeout:
                 break
         elapsed = time.perf_counter() - t0
-        probe_stop.set()
-        await prober
+        samples = stop_probe(prober, probe_out)
         bound = scheduler.scheduled
         stop.set()
         await task
@@ -120,10 +152,16 @@ def main() -> int:
     p.add_argument("--pods", type=int, default=10000)
     p.add_argument("--timeout", type=float, default=600.0, help="give up measuring after this many seconds")
     p.add_argument("--no-events", action="store_true", help="do not record Scheduled events")
+    p.add_argument("--probe", nargs=2, metavar=("KUBECONFIG", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.probe:
+        return probe_main(*args.probe)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="skiff-bench-sched-") as tmp:
-        with skiff_server(Path(tmp), args=("--disable", "scheduler,controllers"), timeout=120) as server:
-            r = asyncio.run(run(str(server.kubeconfig), args))
+        with skiff_server(Path(tmp) / "server", args=("--disable", "scheduler,controllers"), timeout=120) as server:
+            r = asyncio.run(run(str(server.kubeconfig), args, Path(tmp) / "probe.txt"))
+    print(f"host: {os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after "
+          "(other work on the machine slows every figure)")
     print(f"scheduler: {r['nodes']} nodes, {r['pods']} pods (setup: nodes {r['node_reg_s']:.1f}s, "
           f"pods {r['pod_create_s']:.1f}s; {r['bound']} bound)")
     print(f"{'':28}{'skiff':>12}{'kubernetes':>14}{'ratio':>8}")

@@ -52,7 +52,7 @@ class Result:
 
 def schedule(pod: PodInfo, nodes: list[NodeInfo], *, start: int = 0, rng: random.Random | None = None,
              anti_pods: list[tuple[PodInfo, NodeInfo]] = (), percentage: int = 0) -> Result:  # type: ignore[assignment]
-    nodes = [n for n in nodes if n.node is not None]
+    # ``nodes`` come from Cache.node_list: every one has its Node
     total = len(nodes)
     if total == 0:
         return Result(None)

@@ -50,19 +50,19 @@ class NodeInfo:
     ports: dict[tuple[str, str, int], int] = field(default_factory=dict)
     owner_counts: dict[str, int] = field(default_factory=dict)
     generation: int = 0
+    # read from the Node once per change, not once per filter call
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: list[dict[str, Any]] = field(default_factory=list)
+    unschedulable: bool = False
 
     def set_node(self, node: Obj | None) -> None:
         self.node = node
         self.allocatable = node_allocatable(node) if node is not None else {}
+        spec = (node or {}).get("spec") or {}
+        self.labels = (meta(node).get("labels") or {}) if node else {}
+        self.taints = spec.get("taints") or []
+        self.unschedulable = bool(spec.get("unschedulable"))
         self.generation += 1
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return (meta(self.node).get("labels") or {}) if self.node else {}
-
-    @property
-    def taints(self) -> list[dict[str, Any]]:
-        return ((self.node or {}).get("spec") or {}).get("taints") or []
 
     def add_pod(self, info: PodInfo) -> None:
         if info.key in self.pods:

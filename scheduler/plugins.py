@@ -17,7 +17,7 @@ from skiff.api.selectors import LabelSelector, SelectorError, from_label_selecto
 from skiff.machinery.objects import Obj, labels_of, meta
 from skiff.machinery.placement import (CPU, MEMORY, PODS, TAINT_UNSCHEDULABLE, host_ports_conflict,
                                        matches_node_selector_and_affinity, node_selector_term_matches,
-                                       tolerates)
+                                       required_affinity_terms, tolerates)
 
 from .nodeinfo import NodeInfo, PodInfo
 
@@ -108,6 +108,9 @@ class PreState:
     spread: list[SpreadConstraint]
     pref_affinity: list[AffinityTerm]
     pref_anti: list[AffinityTerm]
+    # the plugins that can tell nodes apart for this pod (Kubernetes' PreFilter/PreScore "Skip")
+    filters: list[Callable[[PreState, NodeInfo], list[str] | None]] = field(default_factory=list)
+    scores: list[tuple[str, Callable[[PreState, NodeInfo], float], int, bool]] = field(default_factory=list)
 
 
 def _domain(node: NodeInfo, key: str) -> tuple[str, str] | None:
@@ -174,8 +177,35 @@ def prepare(pod_info: PodInfo, nodes: list[NodeInfo], *,
                         c.counts[d] += 1
     for c in spread:
         c.min_count = min(c.counts.values()) if c.counts else 0
-    return PreState(pod_info, aff, anti, aff_domains, anti_domains, existing_anti, any_match, spread,
-                    pref_aff, pref_anti)
+    state = PreState(pod_info, aff, anti, aff_domains, anti_domains, existing_anti, any_match, spread,
+                     pref_aff, pref_anti)
+    skip_filters, skip_scores = skipped_plugins(state)
+    state.filters = [f for name, f in FILTERS if name not in skip_filters]
+    state.scores = [entry for entry in SCORES if entry[0] not in skip_scores]
+    return state
+
+
+def skipped_plugins(s: PreState) -> tuple[set[str], set[str]]:
+    """(filters, scores) that would accept every node, or score every node alike, for this pod."""
+    spec = s.pod.pod.get("spec") or {}
+    filters, scores = set(), set()
+    if not spec.get("nodeName"):
+        filters.add("NodeName")
+    if not spec.get("nodeSelector") and required_affinity_terms(s.pod.pod) is None:
+        filters.add("NodeAffinity")
+    if not s.pod.ports:
+        filters.add("NodePorts")
+    if not (s.existing_anti or s.anti_affinity or s.affinity):
+        filters.add("InterPodAffinity")
+    if not any(c.hard for c in s.spread):
+        filters.add("PodTopologySpread")
+    if not ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(PREF):
+        scores.add("NodeAffinity")
+    if not (s.pref_affinity or s.pref_anti):
+        scores.add("InterPodAffinity")
+    if not any(not c.hard for c in s.spread) and (s.spread or not s.pod.owner_uid):
+        scores.add("PodTopologySpread")
+    return filters, scores
 
 
 def _has_anti(pod: Obj) -> bool:
@@ -190,7 +220,7 @@ def filter_node_name(s: PreState, n: NodeInfo) -> list[str] | None:
 
 
 def filter_unschedulable(s: PreState, n: NodeInfo) -> list[str] | None:
-    if not ((n.node or {}).get("spec") or {}).get("unschedulable"):
+    if not n.unschedulable:
         return None
     taint = {"key": TAINT_UNSCHEDULABLE, "effect": "NoSchedule"}
     if tolerates((s.pod.pod.get("spec") or {}).get("tolerations"), taint):
@@ -203,6 +233,8 @@ def filter_node_affinity(s: PreState, n: NodeInfo) -> list[str] | None:
 
 
 def filter_taints(s: PreState, n: NodeInfo) -> list[str] | None:
+    if not n.taints:
+        return None
     tolerations = (s.pod.pod.get("spec") or {}).get("tolerations")
     for taint in n.taints:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
@@ -217,15 +249,16 @@ def filter_ports(s: PreState, n: NodeInfo) -> list[str] | None:
 
 
 def filter_resources(s: PreState, n: NodeInfo) -> list[str] | None:
-    reasons = []
-    if n.pod_count() + 1 > n.max_pods():
-        reasons.append(Reason.TOO_MANY_PODS.value)
+    reasons = None
+    if len(n.pods) + 1 > n.max_pods():
+        reasons = [Reason.TOO_MANY_PODS.value]
+    requested, allocatable = n.requested, n.allocatable
     for name, want in s.pod.requests.items():
         if want <= 0 or name == PODS:
             continue
-        if n.requested.get(name, 0) + want > n.allocatable.get(name, 0):
-            reasons.append(f"Insufficient {name}")
-    return reasons or None
+        if requested.get(name, 0) + want > allocatable.get(name, 0):
+            reasons = (reasons or []) + [f"Insufficient {name}"]
+    return reasons
 
 
 def filter_inter_pod_affinity(s: PreState, n: NodeInfo) -> list[str] | None:
@@ -273,7 +306,7 @@ FILTERS: list[tuple[str, Callable[[PreState, NodeInfo], list[str] | None]]] = [
 
 
 def run_filters(s: PreState, n: NodeInfo) -> list[str] | None:
-    for _, f in FILTERS:
+    for f in s.filters:
         reasons = f(s, n)
         if reasons:
             return reasons
@@ -282,21 +315,24 @@ def run_filters(s: PreState, n: NodeInfo) -> list[str] | None:
 
 # --- scores -----------------------------------------------------------------------------------------
 
-def score_least_allocated(s: PreState, n: NodeInfo) -> float:
-    total = 0.0
-    for alloc, used in ((n.allocatable.get(CPU, 0), n.non_zero_cpu + s.pod.non_zero[0]),
-                        (n.allocatable.get(MEMORY, 0), n.non_zero_mem + s.pod.non_zero[1])):
-        total += 0.0 if alloc <= 0 or used > alloc else (alloc - used) * 100.0 / alloc
-    return total / 2
-
-
-def score_balanced(s: PreState, n: NodeInfo) -> float:
-    cpu_alloc, mem_alloc = n.allocatable.get(CPU, 0), n.allocatable.get(MEMORY, 0)
+def score_resources(s: PreState, n: NodeInfo) -> float:
+    """LeastAllocated + BalancedAllocation (weight 1 each) in one pass: the two plugins every pod
+    runs on every feasible node, so the hot loop reads the node's sums once."""
+    alloc = n.allocatable
+    cpu_alloc, mem_alloc = alloc.get(CPU, 0), alloc.get(MEMORY, 0)
+    pod_nz, pod_req = s.pod.non_zero, s.pod.requests
+    cpu_used, mem_used = n.non_zero_cpu + pod_nz[0], n.non_zero_mem + pod_nz[1]
+    least = 0.0
+    if 0 < cpu_alloc and cpu_used <= cpu_alloc:
+        least += (cpu_alloc - cpu_used) * 100.0 / cpu_alloc
+    if 0 < mem_alloc and mem_used <= mem_alloc:
+        least += (mem_alloc - mem_used) * 100.0 / mem_alloc
     if cpu_alloc <= 0 or mem_alloc <= 0:
-        return 0.0
-    fc = min((n.requested.get(CPU, 0) + s.pod.requests.get(CPU, 0)) / cpu_alloc, 1.0)
-    fm = min((n.requested.get(MEMORY, 0) + s.pod.requests.get(MEMORY, 0)) / mem_alloc, 1.0)
-    return (1 - abs(fc - fm) / 2) * 100.0
+        return least / 2
+    req = n.requested
+    fc = min((req.get(CPU, 0) + pod_req.get(CPU, 0)) / cpu_alloc, 1.0)
+    fm = min((req.get(MEMORY, 0) + pod_req.get(MEMORY, 0)) / mem_alloc, 1.0)
+    return least / 2 + (1 - abs(fc - fm) / 2) * 100.0
 
 
 def score_node_affinity(s: PreState, n: NodeInfo) -> float:
@@ -310,6 +346,8 @@ def score_node_affinity(s: PreState, n: NodeInfo) -> float:
 
 def score_taints(s: PreState, n: NodeInfo) -> float:
     """Counts intolerable PreferNoSchedule taints; normalised in reverse (fewer is better)."""
+    if not n.taints:
+        return 0.0
     tolerations = [t for t in (s.pod.pod.get("spec") or {}).get("tolerations") or []
                    if not t.get("effect") or t.get("effect") == "PreferNoSchedule"]
     return float(sum(1 for t in n.taints if t.get("effect") == "PreferNoSchedule" and not tolerates(tolerations, t)))
@@ -342,8 +380,7 @@ def score_spread(s: PreState, n: NodeInfo) -> float:
 
 # (name, function, weight, reverse): reverse plugins prefer low raw scores
 SCORES: list[tuple[str, Callable[[PreState, NodeInfo], float], int, bool]] = [
-    ("NodeResourcesFit", score_least_allocated, 1, False),
-    ("NodeResourcesBalancedAllocation", score_balanced, 1, False),
+    ("NodeResources", score_resources, 1, False),  # Fit (LeastAllocated) + BalancedAllocation
     ("NodeAffinity", score_node_affinity, 2, False),
     ("TaintToleration", score_taints, 3, True),
     ("InterPodAffinity", score_inter_pod_affinity, 2, False),
@@ -351,7 +388,7 @@ SCORES: list[tuple[str, Callable[[PreState, NodeInfo], float], int, bool]] = [
 ]
 
 # plugins whose raw score is already on the 0..100 scale
-_ABSOLUTE = {"NodeResourcesFit", "NodeResourcesBalancedAllocation"}
+_ABSOLUTE = {"NodeResources"}
 
 
 def normalize(name: str, raw: list[float], *, reverse: bool) -> list[float]:
@@ -371,7 +408,7 @@ def normalize(name: str, raw: list[float], *, reverse: bool) -> list[float]:
 
 def score_nodes(s: PreState, nodes: list[NodeInfo]) -> list[float]:
     totals = [0.0] * len(nodes)
-    for name, fn, weight, reverse in SCORES:
+    for name, fn, weight, reverse in s.scores:
         raw = [fn(s, n) for n in nodes]
         for i, v in enumerate(normalize(name, raw, reverse=reverse)):
             totals[i] += v * weight

@@ -39,6 +39,11 @@ class HollowOptions:
     start_index: int = 0
 
 
+# A kubelet starts no pod before its node has a podCIDR (the network is not ready); a hollow
+# node waits as long as this for node IPAM, then falls back to an address range of its own.
+POD_CIDR_WAIT = 30.0
+
+
 @dataclass
 class HollowNode:
     name: str
@@ -47,6 +52,9 @@ class HollowNode:
     ips: k.IPAllocator
     running: bool = True
     task: asyncio.Task[None] | None = None
+    cidr_assigned: bool = False
+    registered_at: float = 0.0
+    cidr_checked_at: float = 0.0
 
 
 class HollowCluster:
@@ -120,6 +128,9 @@ class HollowCluster:
             node.ips.release(uid)
             await self.client.delete(PODS, name, namespace=ns, grace_period_seconds=0, preconditions={"uid": uid})
             return
+        if d.step is k.Step.START and not await self._network_ready(node):
+            self.queue.add_after(key, 0.5)
+            return
         if d.step is k.Step.START:
             status = k.running_status(pod, now=now, host_ip=k.node_address(node.index), pod_ip=node.ips.allocate(uid))
         elif d.step is k.Step.EXIT:
@@ -148,6 +159,7 @@ class HollowCluster:
             if exc.code != 409:
                 raise
             created = await self.client.get(NODES, node.name)
+        node.registered_at = asyncio.get_running_loop().time()
         self._adopt_cidr(node, created)
         await self._post_status(node, created)
 
@@ -156,6 +168,20 @@ class HollowCluster:
         if cidr and cidr != node.pod_cidr:
             node.pod_cidr = cidr
             node.ips = k.IPAllocator(cidr)
+        if cidr:
+            node.cidr_assigned = True
+
+    async def _network_ready(self, node: HollowNode) -> bool:
+        """True once the node has its podCIDR (read at most twice a second), or after POD_CIDR_WAIT."""
+        if node.cidr_assigned:
+            return True
+        loop = asyncio.get_running_loop()
+        if loop.time() - node.registered_at > POD_CIDR_WAIT:
+            return True
+        if loop.time() - node.cidr_checked_at >= 0.5:
+            node.cidr_checked_at = loop.time()
+            self._adopt_cidr(node, await self.client.get(NODES, node.name))
+        return node.cidr_assigned
 
     async def _post_status(self, node: HollowNode, current: Obj | None = None) -> None:
         if current is None:

@@ -6,6 +6,7 @@ against a ``skiff server --disable scheduler,controllers``, on three fresh hollo
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from typing import Any
 
@@ -54,7 +55,10 @@ async def test_deployment_scale_rolling_update_undo_and_self_healing(cluster: Cl
     for p in pods:
         per_node[p["spec"]["nodeName"]] = per_node.get(p["spec"]["nodeName"], 0) + 1
     assert set(per_node) == set(c.hollow.nodes), f"pods not spread over every node: {per_node}"
-    assert all(p["status"]["podIP"] for p in pods)
+    cidrs = {n["metadata"]["name"]: ipaddress.ip_network(n["spec"]["podCIDR"])
+             for n in (await c.get_json("nodes"))["items"] if n["metadata"]["name"] in c.hollow.nodes}
+    assert all(ipaddress.ip_address(p["status"]["podIP"]) in cidrs[p["spec"]["nodeName"]] for p in pods), \
+        "pod IPs come from their node's podCIDR (node IPAM)"
     rs = await c.get_json("rs", "-l", "app=web")
     assert len(rs["items"]) == 1 and rs["items"][0]["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
 
@@ -279,6 +283,9 @@ async def test_statefulset_ordered_names_and_service_endpoints(cluster: Cluster)
 
 async def test_unschedulable_pod_gets_kubernetes_message(cluster: Cluster) -> None:
     c = cluster
+    # created first, so popped first: a pod for another scheduler is left alone
+    await c.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "elsewhere"},
+                   "spec": {"schedulerName": "other-scheduler", "containers": [{"name": "c", "image": "busybox"}]}})
     await c.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge"},
                    "spec": {"containers": [{"name": "c", "image": "busybox",
                                             "resources": {"requests": {"cpu": "64"}}}]}})
@@ -293,6 +300,8 @@ async def test_unschedulable_pod_gets_kubernetes_message(cluster: Cluster) -> No
     assert cond["message"] == "0/3 nodes are available: 3 Insufficient cpu."
     events = json.loads(await c.kubectl("get", "events", "--field-selector", "involvedObject.name=huge", "-o", "json"))
     assert any(e["reason"] == "FailedScheduling" for e in events["items"])
+    other = await c.get_json("pod", "elsewhere")
+    assert not other["spec"].get("nodeName") and get_condition(other, "PodScheduled") is None
 
 
 async def test_cronjob_fires_on_its_schedule(cluster: Cluster) -> None:

@@ -207,3 +207,33 @@ async def test_queue_orders_by_priority_and_backs_off() -> None:
     q.requeue_unschedulable("high")
     now[0] = 1000
     assert q.pop_nowait() == "high", "unschedulable pods are retried after a timeout"
+
+
+@pytest.mark.parametrize("existing,incoming,expected", [
+    # empty 4-CPU/8Gi node, pod of 1 CPU / 2Gi: least = (75 + 75) / 2, balanced = 100 (same fractions)
+    ([], pod("p", cpu="1", memory="2Gi"), 75.0 + 100.0),
+    # a pod asking nothing is scored as 100m / 200Mi for LeastAllocated, and as 0/0 for BalancedAllocation
+    ([], pod("p"), ((3900 / 4000) * 100 + (1 - 200 / 8192) * 100) / 2 + 100.0),
+    # 2 CPU already used, pod of 1 CPU and no memory: cpu fraction .75, memory fraction 0
+    ([pod("x", cpu="2", node_name="a")], pod("p", cpu="1"),
+     ((1000 / 4000) * 100 + (1 - 400 / 8192) * 100) / 2 + (1 - 0.75 / 2) * 100),
+], ids=["balanced-request", "best-effort-pod", "cpu-heavy"])
+def test_resource_score_is_least_allocated_plus_balanced(existing: list[dict[str, Any]], incoming: dict[str, Any],
+                                                         expected: float) -> None:
+    from skiff.scheduler.plugins import prepare, score_resources
+
+    c = cluster([node("a")], existing)
+    info = c.node_list()[0]
+    assert score_resources(prepare(PodInfo.of(incoming), [info]), info) == pytest.approx(expected)
+
+
+def test_plugins_that_cannot_tell_nodes_apart_are_skipped() -> None:
+    from skiff.scheduler.plugins import prepare
+
+    c = cluster([node("a"), node("b")])
+    plain = prepare(PodInfo.of(pod("p", cpu="1")), c.node_list())
+    assert {f.__name__ for f in plain.filters} == {"filter_unschedulable", "filter_taints", "filter_resources"}
+    assert [name for name, *_ in plain.scores] == ["NodeResources", "TaintToleration"]
+    owned = prepare(PodInfo.of(pod("p", owner="rs1", nodeSelector={"disk": "ssd"})), c.node_list())
+    assert "filter_node_affinity" in {f.__name__ for f in owned.filters}
+    assert "PodTopologySpread" in [name for name, *_ in owned.scores], "default spreading of a controller's pods"
