@@ -6,10 +6,12 @@ names the files a shim leaves in a container's directory.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("shim.c")
@@ -32,11 +34,19 @@ def binary(cache_dir: Path) -> Path:
     if cc is None:
         raise ShimBuildError("skiff-shim: no C compiler found (install gcc, or set SKIFF_SHIM to a built shim)")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    r = subprocess.run([cc, "-O2", "-o", str(tmp), str(SOURCE)], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise ShimBuildError(f"skiff-shim: compile failed: {r.stderr.strip()}")
-    os.replace(tmp, out)
+    # Containers start concurrently: one caller compiles (under a lock, into a file of its own,
+    # renamed into place), the others wait and use its result. Two compilers writing one
+    # temporary file would leave a binary still open for writing: exec fails with ETXTBSY.
+    with open(cache_dir / ".skiff-shim.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if out.exists():
+            return out
+        tmp = out.with_name(f"{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        r = subprocess.run([cc, "-O2", "-o", str(tmp), str(SOURCE)], capture_output=True, text=True)
+        if r.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise ShimBuildError(f"skiff-shim: compile failed: {r.stderr.strip()}")
+        os.replace(tmp, out)
     return out
 
 

@@ -134,6 +134,20 @@ def test_demo_runs_on_every_node(lab_cluster: Lab) -> None:
              timeout=120, what="the hello Job to succeed")
 
 
+def test_logs_and_exec_through_kubectl_and_skiffctl(lab_cluster: Lab) -> None:
+    """The same answers from both tools, through the API server to the node agents."""
+    wait_for(lambda: (lab_cluster.json("get", "job", "hello")["status"].get("succeeded") or 0) == 1,
+             timeout=120, what="the hello Job to succeed")
+    env = dict(os.environ, KUBECONFIG=str(lab_cluster.kubeconfig))
+    for args in (["logs", "job/hello"], ["exec", "deploy/web", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]):
+        k = subprocess.run([KUBECTL, *args], capture_output=True, text=True, env=env, timeout=60)
+        s = subprocess.run([*SKIFF[:2], "skiff.cli.main", *args], capture_output=True, text=True, env=env, timeout=60)
+        assert (s.returncode, s.stdout) == (k.returncode, k.stdout), (args, k, s)
+        # kubectl 1.33 also logs its websocket's close on stderr; the message itself must match
+        assert s.stderr in k.stderr, (args, k.stderr, s.stderr)
+    assert k.returncode == 3 and k.stdout == "out\n"
+
+
 def test_down_after_a_crash_removes_everything(lab_cluster: Lab, host_before: dict[str, str]) -> None:
     t = lab_topology.plan(lab_cluster.name, 2)
     state = lab.load(lab_cluster.data)
