@@ -64,6 +64,11 @@ class Agent:
         self.queue = WorkQueue(name="pods")
         self.workers = PodWorkers(client, cri, self.name, self.ip, f"{options.root}/pods",
                                   backoff=options.backoff)
+        self.nodes = Informer(client, NODES)
+        self._routes_dirty = asyncio.Event()
+        self.nodes.add_handler(on_add=lambda _n: self._routes_dirty.set(),
+                               on_update=lambda _o, _n: self._routes_dirty.set(),
+                               on_delete=lambda _n: self._routes_dirty.set())
         self.registered = asyncio.Event()
         self._fingerprints: dict[str, tuple[Any, ...]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
@@ -208,6 +213,23 @@ class Agent:
                 await self.cri.stop_sandbox(s.id)
                 await self.cri.remove_sandbox(s.id)
 
+    async def _route_loop(self, stop: asyncio.Event) -> None:
+        """Keep routes to the other nodes' podCIDRs in step with the Node objects."""
+        from skiff.nodeagent.network.routes import RouteTable, desired_routes
+
+        table = RouteTable()
+        while not stop.is_set():
+            await self._routes_dirty.wait()
+            self._routes_dirty.clear()
+            try:
+                put, gone = await asyncio.to_thread(table.sync, desired_routes(self.nodes.store.list(), me=self.name))
+                if put or gone:
+                    log.info("node %s: routes to pods on other nodes: +%s -%s", self.name, put, gone)
+            except (RuntimeError, OSError, ValueError) as exc:
+                log.warning("node %s: routes: %s", self.name, exc)
+                await asyncio.sleep(2)
+                self._routes_dirty.set()
+
     # -- run -------------------------------------------------------------------
     async def _serve_kubelet_api(self) -> Any:
         from pathlib import Path
@@ -233,6 +255,8 @@ class Agent:
         await self.wait_for_pod_cidr(stop)
         self._tasks = [
             asyncio.create_task(self.pods.run(stop)),
+            asyncio.create_task(self.nodes.run(stop)),
+            asyncio.create_task(self._route_loop(stop)),
             asyncio.create_task(self._every(self.options.lease_interval, self.renew_lease, "lease", stop)),
             asyncio.create_task(self._every(self.options.status_interval, self.post_status, "status", stop)),
             asyncio.create_task(self._every(self.options.relist_interval, self.relist, "relist", stop)),
