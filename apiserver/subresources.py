@@ -119,7 +119,10 @@ async def bind(h: "ResourceHandlers", request: web.Request, res: Resource, names
 
 async def handle_eviction(h: "ResourceHandlers", request: web.Request, t: Target) -> web.Response:
     """``pods/NAME/eviction`` (what ``kubectl drain`` posts): a delete that honours the eviction's
-    DeleteOptions. Skiff has no PodDisruptionBudgets yet, so every eviction is allowed."""
+    DeleteOptions and the pod's PodDisruptionBudget, as kube-apiserver's eviction REST does: a
+    terminal, pending or terminating pod goes at once; otherwise its one budget must allow a
+    disruption, which is taken (``disruptionsAllowed - 1``, the pod in ``disruptedPods``) by a
+    compare-and-swap on the budget's status before the pod is deleted; else 429."""
     assert t.name is not None
     body = decode(await read_body(request), request.content_type)
     if not isinstance(body, dict) or body.get("kind") not in (None, "Eviction"):
@@ -128,5 +131,58 @@ async def handle_eviction(h: "ResourceHandlers", request: web.Request, t: Target
     if name and name != t.name:
         raise status.bad_request(f"name in URL does not match name in Eviction object")
     options = body.get("deleteOptions") or {}
+    pod = await h.registry.get(t.resource, t.namespace, t.name)
+    if not _ignores_budget(pod) and not body.get("dryRun") and not options.get("dryRun"):
+        await _take_disruption(h, request, pod)
     await h.registry.delete(t.resource, t.namespace, t.name, options, _write_opts(request))
     return respond(status.success(), code=201, request=request)
+
+
+def _ignores_budget(pod: Obj) -> bool:
+    phase = (pod.get("status") or {}).get("phase")
+    return phase in ("Succeeded", "Failed", "Pending") or bool(pod["metadata"].get("deletionTimestamp"))
+
+
+def _too_many_requests(message: str, causes: list[dict[str, str]]) -> status.StatusError:
+    return status.StatusError(429, "TooManyRequests", message, details={"causes": causes})
+
+
+async def _take_disruption(h: "ResourceHandlers", request: web.Request, pod: Obj) -> None:
+    from skiff.api.resources import find
+    from skiff.api.selectors import SelectorError, from_label_selector
+
+    pdbs = find("poddisruptionbudgets.policy")
+    ns, labels = pod["metadata"].get("namespace"), pod["metadata"].get("labels") or {}
+
+    def matches(pdb: Obj) -> bool:
+        try:
+            return from_label_selector((pdb.get("spec") or {}).get("selector")).matches(labels)
+        except SelectorError:
+            return False
+
+    found = (await h.registry.list(pdbs, ns, match=matches)).items
+    if not found:
+        return
+    if len(found) > 1:
+        raise status.StatusError(500, "InternalError", "This pod has more than one PodDisruptionBudget, "
+                                 "which the eviction subresource does not support.")
+    pdb_name = found[0]["metadata"]["name"]
+    pod_name = pod["metadata"]["name"]
+
+    def take(pdb: Obj) -> Obj:
+        st = pdb.setdefault("status", {})
+        if int(st.get("observedGeneration") or 0) < int(pdb["metadata"].get("generation") or 0):
+            raise _too_many_requests("Cannot evict pod as it would violate the pod's disruption budget.", [
+                {"reason": "DisruptionBudget",
+                 "message": "The disruption budget %s is still being processed by the server." % pdb_name}])
+        allowed = int(st.get("disruptionsAllowed") or 0)
+        if allowed <= 0:
+            raise _too_many_requests("Cannot evict pod as it would violate the pod's disruption budget.", [
+                {"reason": "DisruptionBudget", "message": "The disruption budget %s needs %d healthy pods and has "
+                 "%d currently" % (pdb_name, int(st.get("desiredHealthy") or 0), int(st.get("currentHealthy") or 0))}])
+        st["disruptionsAllowed"] = allowed - 1
+        st["disruptedPods"] = {**(st.get("disruptedPods") or {}),
+                               pod_name: h.now().strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return pdb
+
+    await h.registry.mutate(pdbs, ns, pdb_name, take, _write_opts(request), subresource="status")

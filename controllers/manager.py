@@ -46,6 +46,7 @@ CONTROLLERS: tuple[tuple[str, str, str, bool], ...] = (
     ("garbagecollector", "gc", "GarbageCollector", False),
     ("namespace", "namespace", "NamespaceController", False),
     ("serviceaccount", "namespace", "ServiceAccountController", False),
+    ("disruption", "disruption", "DisruptionController", False),
     ("nodeipam", "nodelifecycle", "NodeIpamController", True),
     ("nodelifecycle", "nodelifecycle", "NodeLifecycleController", True),
 )

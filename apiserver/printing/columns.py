@@ -649,6 +649,14 @@ PRINTERS: dict[tuple[str, str], Printer] = {
     ("coordination.k8s.io", "Lease"): _simple(
         (col("Holder", description=doc("io.k8s.api.coordination.v1.LeaseSpec", "holderIdentity")),
          lambda o: (o.get("spec") or {}).get("holderIdentity") or "")),
+    ("policy", "PodDisruptionBudget"): _simple(
+        (col("Min Available", description=doc("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "minAvailable")),
+         lambda o: str((o.get("spec") or {}).get("minAvailable", "N/A"))),
+        (col("Max Unavailable", description=doc("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "maxUnavailable")),
+         lambda o: str((o.get("spec") or {}).get("maxUnavailable", "N/A"))),
+        (col("Allowed Disruptions", "integer",
+             doc("io.k8s.api.policy.v1.PodDisruptionBudgetStatus", "disruptionsAllowed")),
+         lambda o: int((o.get("status") or {}).get("disruptionsAllowed") or 0))),
     ("discovery.k8s.io", "EndpointSlice"): Printer(
         lambda: [name_col(), col("AddressType", description=doc("io.k8s.api.discovery.v1.EndpointSlice", "addressType")),
                  col("Ports", description=doc("io.k8s.api.discovery.v1.EndpointSlice", "ports")),

@@ -61,6 +61,7 @@ GROUP_PACKAGE = {
     "coordination.k8s.io": "io.k8s.api.coordination.v1", "discovery.k8s.io": "io.k8s.api.discovery.v1",
     "networking.k8s.io": "io.k8s.api.networking.v1", "rbac.authorization.k8s.io": "io.k8s.api.rbac.v1",
     "storage.k8s.io": "io.k8s.api.storage.v1", "scheduling.k8s.io": "io.k8s.api.scheduling.v1",
+    "policy": "io.k8s.api.policy.v1",
 }
 # Client classes whose name carries the group ("CoreV1Event"): prefix -> package.
 PREFIXED = {

@@ -83,6 +83,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("all",), ("status",)),
     # others
     Resource("coordination.k8s.io", "v1", "Lease", "leases", True),
+    Resource("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), subresources=("status",)),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True, spec_fields=()),
     Resource("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), subresources=("status",)),
     Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True, spec_fields=()),

@@ -388,3 +388,61 @@ async def test_drain_cordons_and_evicts_to_the_other_nodes(cluster: Cluster) -> 
     await c.kubectl("uncordon", target)
     node = await c.get_json("node", target)
     assert not node["spec"].get("unschedulable")
+
+
+async def test_drain_respects_the_pod_disruption_budget(cluster: Cluster) -> None:
+    c = cluster
+    d = deployment("guarded", 4)
+    d["spec"]["template"]["metadata"]["annotations"] = {START_SECONDS: "1"}
+    await c.apply(d)
+    await c.apply({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guarded"},
+                   "spec": {"minAvailable": 4, "selector": {"matchLabels": {"app": "guarded"}}}})
+    pods = await wait_until(lambda: running(c, "app=guarded", 4), timeout=60, what="4 Running pods")
+    per_node: dict[str, int] = {}
+    for p in pods:
+        per_node[p["spec"]["nodeName"]] = per_node.get(p["spec"]["nodeName"], 0) + 1
+    target = max(per_node, key=lambda n: per_node[n])
+
+    async def budget(allowed: int) -> Any:
+        pdb = await c.get_json("pdb", "guarded")
+        st = pdb.get("status") or {}
+        return st if st.get("currentHealthy") == 4 and st.get("disruptionsAllowed") == allowed else None
+
+    st = await wait_until(lambda: budget(0), timeout=30, what="the budget to allow no disruption")
+    assert (st["expectedPods"], st["desiredHealthy"]) == (4, 4)
+    table = (await c.kubectl("get", "pdb", "guarded")).split()
+    assert table[:9] == ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED", "DISRUPTIONS", "AGE",
+                         "guarded"] and table[9:12] == ["4", "N/A", "0"]
+    blocked = await c.kubectl("drain", target, "--ignore-daemonsets", "--timeout=3s", check=False)
+    assert "Cannot evict pod as it would violate the pod's disruption budget." in blocked
+    assert len(await live_pods(c, "app=guarded")) == 4, "no pod was evicted"
+
+    # one disruption at a time: watched from the API, never fewer than 3 ready pods while draining
+    await c.kubectl("patch", "pdb", "guarded", "--type=merge", "-p", '{"spec": {"minAvailable": 3}}')
+    await wait_until(lambda: budget(1), timeout=30, what="the budget to allow one disruption")
+    lowest = [4]
+    ready: dict[str, bool] = {}
+    started = asyncio.Event()
+
+    async def watch() -> None:
+        listed = await c.api.list(PODS, namespace=c.namespace, label_selector="app=guarded")
+        ready.update({p["metadata"]["name"]: is_pod_ready(p) for p in listed["items"]})
+        started.set()
+        async for etype, pod in c.api.watch(PODS, namespace=c.namespace, label_selector="app=guarded",
+                                            resource_version=listed["metadata"]["resourceVersion"]):
+            if etype == "DELETED" or pod["metadata"].get("deletionTimestamp"):
+                ready.pop(pod["metadata"]["name"], None)
+            elif etype != "BOOKMARK":
+                ready[pod["metadata"]["name"]] = is_pod_ready(pod)
+            lowest[0] = min(lowest[0], sum(ready.values()))
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.wait_for(started.wait(), 30)
+    try:
+        out = await c.kubectl("drain", target, "--ignore-daemonsets", "--timeout=90s")
+        assert f"node/{target} drained" in out
+        pods = await wait_until(lambda: running(c, "app=guarded", 4), timeout=60, what="4 Running pods again")
+        assert all(p["spec"]["nodeName"] != target for p in pods)
+    finally:
+        watcher.cancel()
+    assert lowest[0] >= 3, f"the budget (minAvailable 3) was violated: {lowest[0]} ready pods at one point"
