@@ -301,7 +301,10 @@ def up(args: argparse.Namespace) -> int:
                          f"--engine-arg=--insecure-registry={t.registry}"]
                 procs.append(spawn(m.role, _in_ns(m.netns, agent), logs / f"{m.role}.log", make_cgroups(t, m.role)))
                 save(data, t, procs, args.port)
-            _wait_nodes_ready(kc, [m.role for m in t.nodes], procs, deadline, logs)
+            cidrs = _wait_nodes_ready(kc, [m.role for m in t.nodes], procs, deadline, logs)
+            for cmd in topo.server_routes(t, cidrs):
+                _sh(cmd)
+            _start_services(t, data, procs, logs, kc, args.port)
         if args.demo:
             # applied once the nodes are Ready, so the scheduler spreads the demo over all of them
             demo = REPO / "manifests" / "demo"
@@ -318,8 +321,31 @@ def up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_nodes_ready(kc: Path, names: list[str], procs: list[Proc], deadline: float, logs: Path) -> None:
-    """Until every node reports Ready through the API (as ``kubectl get nodes`` would show it)."""
+def _start_services(t: topo.Topology, data: Path, procs: list[Proc], logs: Path, kc: Path, port: int) -> None:
+    """Cluster DNS in the server namespace behind ``kube-dns`` (10.96.0.10), and a proxy on every node."""
+    internal = str(data / "internal.kubeconfig")
+    skiff = [sys.executable, "-m", "skiff.cmd.main"]
+    empty = data / "dns-upstreams.conf"  # the lab reaches no resolver outside itself
+    empty.write_text("# no upstream resolvers: names outside the cluster are not resolved in the lab\n")
+    dns = [*skiff, "dns", "--kubeconfig", internal, "--listen", f"{t.server.ip}:53", "--resolv-conf", str(empty)]
+    procs.append(spawn("dns", _in_ns(t.server.netns, dns), logs / "dns.log", make_cgroups(t, "dns")))
+    save(data, t, procs, port)
+    for m in t.nodes:
+        proxy = [*skiff, "proxy", "--kubeconfig", internal, "--node-name", m.role,
+                 "--cluster-cidr", topo.CLUSTER_CIDR]
+        procs.append(spawn(f"{m.role}-proxy", _in_ns(m.netns, proxy), logs / f"{m.role}-proxy.log",
+                           make_cgroups(t, f"{m.role}-proxy")))
+        save(data, t, procs, port)
+    r = subprocess.run([*skiff[:2], "skiff.cli.main", "--kubeconfig", str(kc), "apply", "-f", "-"],
+                       input=topo.dns_manifests(t), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise LabError(f"creating kube-system/kube-dns failed: {r.stderr.strip()}")
+
+
+def _wait_nodes_ready(kc: Path, names: list[str], procs: list[Proc], deadline: float,
+                      logs: Path) -> dict[str, str]:
+    """Until every node reports Ready through the API (as ``kubectl get nodes`` would show it).
+    Returns each node's podCIDR."""
     import asyncio
 
     from skiff.api.resources import find
@@ -328,24 +354,26 @@ def _wait_nodes_ready(kc: Path, names: list[str], procs: list[Proc], deadline: f
     nodes_res = find("nodes")
     assert nodes_res is not None
 
-    async def ready() -> set[str]:
+    async def ready() -> dict[str, str]:
         async with ApiClient.from_kubeconfig(str(kc)) as api:
             items = (await api.list(nodes_res)).get("items") or []
         # Ready, and the node lifecycle controller has lifted its not-ready taint (which keeps
         # ordinary pods off a node that just joined)
-        return {n["metadata"]["name"] for n in items
+        return {n["metadata"]["name"]: str((n.get("spec") or {}).get("podCIDR") or "") for n in items
                 if any(c.get("type") == "Ready" and c.get("status") == "True"
                        for c in (n.get("status") or {}).get("conditions") or [])
                 and not any(str(t.get("key", "")).startswith("node.kubernetes.io/")
-                            for t in (n.get("spec") or {}).get("taints") or [])}
+                            for t in (n.get("spec") or {}).get("taints") or [])
+                and (n.get("spec") or {}).get("podCIDR")}
 
     while True:
         try:
-            missing = set(names) - asyncio.run(ready())
+            found = asyncio.run(ready())
         except Exception:  # noqa: BLE001 - the server may still be starting its watch caches
-            missing = set(names)
+            found = {}
+        missing = set(names) - set(found)
         if not missing:
-            return
+            return found
         for p in procs:
             if not p.alive():
                 raise LabError(f"{p.role} exited:\n{_tail(logs / f'{p.role}.log')}")
@@ -419,7 +447,7 @@ def status(args: argparse.Namespace) -> int:
     addr = {m.role: (m.netns, m.ip) for m in t.members}
     rows = [("ROLE", "NAMESPACE", "ADDRESS", "PID", "STATUS")]
     for p in procs:
-        ns, ip = addr.get(p.role, (t.server.netns, t.server.ip))
+        ns, ip = addr.get(p.role.split("-")[0], (t.server.netns, t.server.ip))
         rows.append((p.role, ns, ip, str(p.pid), "Running" if p.alive() else "Exited"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:

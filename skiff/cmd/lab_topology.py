@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
 API_PORT = 6443
+SERVICE_CIDR = "10.96.0.0/12"
 REGISTRY_PORT = 5000
 
 
@@ -89,6 +90,9 @@ def network_commands(t: Topology) -> list[list[str]]:
             ["ip", "-n", m.netns, "addr", "add", f"{m.ip}/{t.prefix_len}", "dev", "eth0"],
             ["ip", "-n", m.netns, "link", "set", "eth0", "up"],
         ]
+    # a node's own processes reach Services: the proxy DNATs 10.96.0.0/12 before the packet
+    # leaves, but the kernel wants a route first (a real node has its default route)
+    cmds += [["ip", "-n", m.netns, "route", "add", SERVICE_CIDR, "dev", "eth0"] for m in t.nodes]
     # nodes route their pods' traffic: forwarding on inside each node namespace only
     cmds += [["nsenter", f"--net=/run/netns/{m.netns}", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]
              for m in t.nodes]
@@ -100,3 +104,38 @@ def registry_config(t: Topology, storage: str) -> str:
     return ("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
             f"    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: {t.registry}\n")
+
+
+CLUSTER_DNS_IP = "10.96.0.10"
+CLUSTER_CIDR = "10.244.0.0/16"
+
+
+def dns_manifests(t: Topology) -> str:
+    """``kube-system/kube-dns``: the ClusterIP pods resolve through, its endpoint the lab's DNS server.
+
+    The DNS server runs as a daemon of the lab (in the server namespace), not as a pod, so
+    the Service has no selector and its Endpoints and EndpointSlice are written here, as
+    Kubernetes expects for a Service backed by something outside the cluster's pods."""
+    ip = t.server.ip
+    ports = [("dns", 53, "UDP"), ("dns-tcp", 53, "TCP")]
+    svc_ports = "".join(f"  - {{name: {n}, port: {p}, targetPort: {p}, protocol: {proto}}}\n" for n, p, proto in ports)
+    ep_ports = "".join(f"    - {{name: {n}, port: {p}, protocol: {proto}}}\n" for n, p, proto in ports)
+    slice_ports = "".join(f"- {{name: {n}, port: {p}, protocol: {proto}}}\n" for n, p, proto in ports)
+    return (
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: kube-dns\n  namespace: kube-system\n"
+        "  labels: {k8s-app: kube-dns, kubernetes.io/name: CoreDNS}\n"
+        f"spec:\n  clusterIP: {CLUSTER_DNS_IP}\n  ports:\n{svc_ports}"
+        "---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: kube-dns\n  namespace: kube-system\n"
+        f"subsets:\n- addresses: [{{ip: {ip}}}]\n  ports:\n{ep_ports}"
+        "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: kube-dns-lab\n"
+        "  namespace: kube-system\n  labels: {kubernetes.io/service-name: kube-dns, "
+        "endpointslice.kubernetes.io/managed-by: skiff-lab}\n"
+        f"addressType: IPv4\nendpoints:\n- addresses: [\"{ip}\"]\n  conditions: {{ready: true}}\n"
+        f"ports:\n{slice_ports}")
+
+
+def server_routes(t: Topology, pod_cidrs: dict[str, str]) -> list[list[str]]:
+    """Routes in the server namespace back to each node's pods (DNS answers, kubelet calls)."""
+    by_role = {m.role: m for m in t.nodes}
+    return [["ip", "-n", t.server.netns, "route", "replace", cidr, "via", by_role[role].ip]
+            for role, cidr in sorted(pod_cidrs.items()) if role in by_role and cidr]

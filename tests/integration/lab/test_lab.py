@@ -148,6 +148,31 @@ def test_logs_and_exec_through_kubectl_and_skiffctl(lab_cluster: Lab) -> None:
     assert k.returncode == 3 and k.stdout == "out\n"
 
 
+def _pod_exec(lab_cluster: Lab, pod: str, script: str) -> str:
+    return lab_cluster.kubectl("exec", pod, "--", "sh", "-c", script, timeout=90).stdout
+
+
+def test_service_spreads_over_replicas_on_every_node(lab_cluster: Lab) -> None:
+    """From a pod, the web Service's ClusterIP reaches every replica, across nodes; DNS names it."""
+    web = {p["metadata"]["name"] for p in lab_cluster.json("get", "pods", "-l", "app=web")["items"]}
+    svc = lab_cluster.json("get", "service", "web")
+    ip = svc["spec"]["clusterIP"]
+    reporter = lab_cluster.json("get", "pods", "-l", "app=node-reporter")["items"][0]["metadata"]["name"]
+
+    def spread() -> set[str]:
+        # busybox's own wget crashes (Debian's static build); nc speaks the HTTP by hand
+        out = _pod_exec(lab_cluster, reporter, f"for i in $(seq 30); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' "
+                                               f"| nc -w 2 {ip} 80 | tail -n 1; done")
+        return {line.split()[2] for line in out.splitlines() if line.startswith("hello from ")}
+    seen: set[str] = set()
+    wait_for(lambda: seen.update(spread()) or seen == web, timeout=120,
+             what=f"all of {sorted(web)} answering through {ip} (seen {sorted(seen)})")
+    nodes = {p["spec"]["nodeName"] for p in lab_cluster.json("get", "pods", "-l", "app=web")["items"]}
+    assert len(nodes) == 2  # the replicas answered from both nodes
+    answer = _pod_exec(lab_cluster, reporter, "nslookup web.default.svc.cluster.local 10.96.0.10")
+    assert ip in answer, answer
+
+
 def test_down_after_a_crash_removes_everything(lab_cluster: Lab, host_before: dict[str, str]) -> None:
     t = lab_topology.plan(lab_cluster.name, 2)
     state = lab.load(lab_cluster.data)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from skiff.cmd.lab_topology import network_commands, plan, registry_config
+from skiff.cmd.lab_topology import dns_manifests, network_commands, plan, registry_config, server_routes
 
 
 def test_plan_names_and_addresses() -> None:
@@ -41,3 +41,22 @@ def test_every_command_names_a_lab_namespace() -> None:
 
 def test_registry_listens_on_the_server_address() -> None:
     assert "addr: 10.240.0.2:5000" in registry_config(plan("x", 1), "/data")
+
+
+def test_dns_manifests_parse_and_point_at_the_server() -> None:
+    import yaml
+
+    docs = list(yaml.safe_load_all(dns_manifests(plan("x", 2))))
+    assert [d["kind"] for d in docs] == ["Service", "Endpoints", "EndpointSlice"]
+    assert docs[0]["spec"]["clusterIP"] == "10.96.0.10" and "selector" not in docs[0]["spec"]
+    assert docs[1]["subsets"][0]["addresses"] == [{"ip": "10.240.0.2"}]
+    assert docs[2]["endpoints"][0]["addresses"] == ["10.240.0.2"]
+    assert {p["protocol"] for p in docs[2]["ports"]} == {"UDP", "TCP"}
+
+
+def test_server_routes_go_through_each_node() -> None:
+    t = plan("x", 2)
+    assert server_routes(t, {"node2": "10.244.1.0/24", "node1": "10.244.0.0/24", "ghost": "10.244.9.0/24"}) == [
+        ["ip", "-n", "x-server", "route", "replace", "10.244.0.0/24", "via", "10.240.0.11"],
+        ["ip", "-n", "x-server", "route", "replace", "10.244.1.0/24", "via", "10.240.0.12"],
+    ]
