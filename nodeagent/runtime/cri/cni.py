@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 CNI_VERSION = "1.0.0"
 DEFAULT_NETWORK = "skiff"
+PLUGIN_TIMEOUT = 60
 
 
 class CniError(Exception):
@@ -91,12 +93,20 @@ def pod_ip(result: dict[str, Any], ifname: str = "eth0") -> str:
     return ""
 
 
+def _exec_sync(binary: str, env: dict[str, str], stdin: bytes) -> tuple[int, bytes, bytes]:
+    try:
+        proc = subprocess.run([binary], env=env, input=stdin, capture_output=True, timeout=PLUGIN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return 1, b"", f"timed out after {PLUGIN_TIMEOUT}s".encode()
+    except OSError as exc:
+        return 1, b"", str(exc).encode()
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 async def _exec(binary: str, env: dict[str, str], stdin: bytes) -> tuple[int, bytes, bytes]:
-    proc = await asyncio.create_subprocess_exec(
-        binary, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate(stdin)
-    return proc.returncode or 0, out, err
+    # A plain subprocess in a thread: uvloop's subprocess pipes can close stdin under a
+    # short-lived child ("the handler is closed"), which failed sandboxes at random.
+    return await asyncio.to_thread(_exec_sync, binary, env, stdin)
 
 
 def find_plugin(kind: str, bin_dirs: list[str]) -> str:

@@ -180,6 +180,26 @@ def matches(labels: dict[str, str], selector: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+EXEC_OUTPUT_CAP = 16 << 20
+
+
+def run_exec(argv: list[str], timeout: float | None) -> tuple[int, bytes, bytes] | None:
+    """Run an exec to its end (None on timeout). Output goes to files, not pipes: a process
+    the command leaves in the background must not hold the call open; and no asyncio
+    subprocess pipes (uvloop closes them under short-lived children)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, out.read(EXEC_OUTPUT_CAP), err.read(EXEC_OUTPUT_CAP)
+
+
 class CriRuntime:
     """The state and operations behind both CRI services."""
 
@@ -261,15 +281,25 @@ class CriRuntime:
             if c.log_directory:
                 os.makedirs(c.log_directory, exist_ok=True)
             self.sandboxes.save(sb)
-        except (SandboxError, cnimod.CniError) as exc:
-            await self._teardown_sandbox(sb)
-            self.sandboxes.remove(sb)
-            raise CriError(grpc.StatusCode.UNKNOWN, f"RunPodSandbox {c.metadata.namespace}/{c.metadata.name}: {exc}")
-        except BaseException:
-            await self._teardown_sandbox(sb)
-            self.sandboxes.remove(sb)
+        except BaseException as exc:
+            await self._discard(sb)
+            if isinstance(exc, CriError):
+                raise
+            if isinstance(exc, Exception):
+                raise CriError(grpc.StatusCode.UNKNOWN,
+                               f"RunPodSandbox {c.metadata.namespace}/{c.metadata.name}: {exc}") from None
             raise
         return sb.id
+
+    async def _discard(self, sb: Sandbox) -> None:
+        """Undo a sandbox that failed half-way; its record goes whatever the teardown says."""
+        try:
+            await self._teardown_sandbox(sb)
+        except Exception as exc:  # noqa: BLE001 - logged; the record must not outlive the failure
+            log.warning("sandbox %s: teardown after a failed start: %s", sb.id[:12], exc)
+            await asyncio.to_thread(self.sandboxes.release_namespaces, sb)
+        finally:
+            self.sandboxes.remove(sb)
 
     @staticmethod
     def _cni_args(sb: Sandbox) -> str:
@@ -455,18 +485,12 @@ class CriRuntime:
             raise CriError(grpc.StatusCode.FAILED_PRECONDITION, f"ExecSync: container {cid} is not running")
         if not cmd:
             raise CriError(grpc.StatusCode.INVALID_ARGUMENT, "ExecSync: cmd is empty")
-        proc = await asyncio.create_subprocess_exec(
-            *self.containers.runtime_cmd, "exec", rec["Id"], *cmd, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout if timeout > 0 else None)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise CriError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                           f"ExecSync: command {cmd!r} timed out after {timeout}s") from None
-        cap = 16 << 20
-        return pb.ExecSyncResponse(stdout=out[:cap], stderr=err[:cap], exit_code=proc.returncode or 0)
+        argv = [*self.containers.runtime_cmd, "exec", rec["Id"], *cmd]
+        result = await asyncio.to_thread(run_exec, argv, timeout if timeout > 0 else None)
+        if result is None:
+            raise CriError(grpc.StatusCode.DEADLINE_EXCEEDED, f"ExecSync: command {cmd!r} timed out after {timeout}s")
+        code, out, err = result
+        return pb.ExecSyncResponse(stdout=out, stderr=err, exit_code=code)
 
     def container_stats(self, cid: str) -> pb.ContainerStats:
         rec = self._rec(cid)

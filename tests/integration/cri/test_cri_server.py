@@ -192,6 +192,10 @@ def test_exited_container_reports_exit_code(network: Cri, tmp_path: Path) -> Non
         st = wait_for(lambda: (s := status(cri, ok)).state == pb.CONTAINER_EXITED and s, timeout=20,
                       what="container exit")
         assert (st.exit_code, st.reason) == (0, "Completed")
+        sleeper = run_container(cri, sid, sconf, container_config("sleeper", cri, "exec sleep 1000"))
+        with pytest.raises(grpc.RpcError) as err:
+            cri.runtime.ExecSync(pb.ExecSyncRequest(container_id=sleeper, cmd=["sleep", "30"], timeout=1), timeout=20)
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     finally:
         cri.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sid), timeout=60)
         cri.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid), timeout=60)
