@@ -25,6 +25,7 @@ from .cri import CriClient
 from .observed import POD_UID
 from .plan import Backoff
 from .podworker import PodWorkers, StepFailed
+from .volumes import Volumes
 
 log = logging.getLogger(__name__)
 NODES = find("nodes")
@@ -63,7 +64,7 @@ class Agent:
                               on_delete=self._enqueue)
         self.queue = WorkQueue(name="pods")
         self.workers = PodWorkers(client, cri, self.name, self.ip, f"{options.root}/pods",
-                                  backoff=options.backoff)
+                                  backoff=options.backoff, volumes=Volumes(client, f"{options.root}/volumes"))
         self.nodes = Informer(client, NODES)
         self._routes_dirty = asyncio.Event()
         self.nodes.add_handler(on_add=lambda _n: self._routes_dirty.set(),

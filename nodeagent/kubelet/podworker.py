@@ -21,6 +21,7 @@ from .cri import CriClient, rpc_message
 from .observed import PodObs
 from .plan import Action, Backoff, Kind, Plan, plan_pod
 from .podstatus import Failure, changed, compute_status
+from .volumes import VolumeError, Volumes, container_mounts
 
 log = logging.getLogger(__name__)
 PODS = find("pods")
@@ -42,6 +43,7 @@ class PodWorkers:
     backoff: Backoff = field(default_factory=Backoff)
     failures: dict[str, dict[str, Failure]] = field(default_factory=dict)  # pod uid -> container -> failure
     written: dict[str, dict[str, Any]] = field(default_factory=dict)  # pod uid -> last status written
+    volumes: Volumes | None = None
 
     async def sync(self, pod: dict[str, Any]) -> Plan:
         """Converge one pod; returns the last plan (its ``requeue_after`` is the caller's)."""
@@ -126,12 +128,20 @@ class PodWorkers:
         if sandbox is None:
             return
         image_ref = await self._image(pod, c)
+        mounts = []
+        if self.volumes is not None:
+            try:
+                paths = await self.volumes.prepare(pod)
+                mounts = container_mounts(c, paths)
+            except VolumeError as exc:
+                raise self._fail(pod, c["name"], "ContainerCreating", str(exc)) from None
         sconf = specs.sandbox_config(pod, attempt=sandbox.attempt, logs_root=self.logs_root)
         try:
             conf = specs.container_config(pod, c, attempt=a.attempt, image_ref=image_ref, pod_ip=sandbox.ip,
                                           host_ip=self.host_ip)
         except specs.SpecError as exc:
             raise self._fail(pod, c["name"], "CreateContainerConfigError", str(exc)) from None
+        conf.mounts.extend(mounts)
         try:
             cid = await self.cri.create_container(sandbox.id, conf, sconf)
         except Exception as exc:  # noqa: BLE001
@@ -158,4 +168,6 @@ class PodWorkers:
         except ApiError as exc:
             if exc.code not in (404, 409):
                 raise
+        if self.volumes is not None:
+            self.volumes.remove(str(m["uid"]))
         self.forget(str(m["uid"]))

@@ -275,3 +275,60 @@ def test_logs_follow_ends_when_the_container_exits(cluster: Cluster) -> None:
     assert (follow.returncode, out) == (0, "first\nsecond\n"), err
     cluster.kubectl("delete", "pod", name, "--wait=false")
     cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
+
+
+def test_volumes_empty_dir_config_map_secret_host_path(cluster: Cluster, tmp_path: Path) -> None:
+    name = f"vol-{uuid.uuid4().hex[:6]}"
+    host_dir = tmp_path / "host"
+    host_dir.mkdir()
+    (host_dir / "from-host").write_text("node file\n")
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"greeting": "hello cm\n"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"token": "s3cret"}},
+    ]}))
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, volumes=[
+        {"name": "shared", "emptyDir": {}},
+        {"name": "cm", "configMap": {"name": name, "items": [{"key": "greeting", "path": "sub/hello.txt"}]}},
+        {"name": "sec", "secret": {"secretName": name, "defaultMode": 0o400}},
+        {"name": "host", "hostPath": {"path": str(host_dir), "type": "Directory"}},
+    ], containers=[
+        {"name": "writer", "image": cluster.image, "command": ["sh", "-c", "echo shared-data > /out/f; exec sleep 3600"],
+         "volumeMounts": [{"name": "shared", "mountPath": "/out"}]},
+        {"name": "reader", "image": cluster.image, "command": ["sleep", "3600"], "volumeMounts": [
+            {"name": "shared", "mountPath": "/in", "readOnly": True},
+            {"name": "cm", "mountPath": "/etc/cm"}, {"name": "sec", "mountPath": "/etc/sec"},
+            {"name": "host", "mountPath": "/host"}]}]))
+    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and p["status"].get("phase") == "Running" and p,
+                       "pod with volumes Running")
+
+    def sh(cmd: str) -> subprocess.CompletedProcess[str]:
+        return cluster.kubectl("exec", name, "-c", "reader", "--", "sh", "-c", cmd, check=False)
+
+    cluster.wait(lambda: sh("cat /in/f").stdout == "shared-data\n", "emptyDir shared between containers")
+    assert sh("cat /etc/cm/sub/hello.txt").stdout == "hello cm\n"
+    assert sh("cat /etc/sec/token; stat -c %a /etc/sec/token").stdout == "s3cret400\n"
+    assert sh("cat /host/from-host").stdout == "node file\n"
+    denied = sh("touch /in/x")
+    assert denied.returncode != 0 and "Read-only" in denied.stderr
+    uid = pod["metadata"]["uid"]
+    vol_root = cluster.agent_log.parent / "agent" / "volumes" / uid
+    assert (vol_root / "emptyDir" / "shared" / "f").read_text() == "shared-data\n"
+    cluster.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
+    assert not vol_root.exists() and (host_dir / "from-host").exists()
+    cluster.kubectl("delete", "configmap,secret", name)
+
+
+def test_missing_config_map_keeps_the_pod_waiting(cluster: Cluster) -> None:
+    name = f"nocm-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, volumes=[
+        {"name": "cm", "configMap": {"name": "does-not-exist"}}], containers=[
+        {"name": "main", "image": cluster.image, "command": ["sleep", "3600"],
+         "volumeMounts": [{"name": "cm", "mountPath": "/etc/cm"}]}]))
+    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and "does-not-exist" in json.dumps(
+        p["status"].get("containerStatuses", [])) and p, "the missing configmap reported")
+    assert pod["status"]["phase"] == "Pending"
+    waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting == {"reason": "ContainerCreating", "message": 'configmap "does-not-exist" not found'}
+    cluster.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
