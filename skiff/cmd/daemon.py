@@ -90,6 +90,22 @@ def _clear_stale_socket(path: Path) -> None:
         probe.close()
 
 
+def _lock_root(root: Path) -> int:
+    """One daemon per root, as dockerd's pid file: two would both act on every exit."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / "skiff.pid", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SystemExit(f"skiff daemon: --root {root}: another daemon is running on this root") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 async def serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -105,6 +121,7 @@ async def serve(args: argparse.Namespace) -> int:
         insecure_registries=insecure, cri_endpoint=args.cri, cgroup_parent=args.cgroup_parent,
         registry_auth_file=Path(args.registry_auth_file).absolute() if args.registry_auth_file else None,
     )
+    lock = _lock_root(config.root)
     engine = Engine(config)
     app = make_app(engine)
     if args.cri:
@@ -114,7 +131,8 @@ async def serve(args: argparse.Namespace) -> int:
                                       mirrors=list(args.registry_mirror),
                                       **({"cni_bin_dirs": list(args.cni_bin_dir)} if args.cni_bin_dir else {})))
     access = logging.getLogger("aiohttp.access") if log.isEnabledFor(logging.DEBUG) else None
-    runner = web.AppRunner(app, handle_signals=False, access_log=access)
+    # Open attach/wait/logs -f streams must not hold a stop for aiohttp's default minute.
+    runner = web.AppRunner(app, handle_signals=False, access_log=access, shutdown_timeout=2)
     await runner.setup()
     path.parent.mkdir(parents=True, exist_ok=True)
     _clear_stale_socket(path)
@@ -137,6 +155,7 @@ async def serve(args: argparse.Namespace) -> int:
         path.unlink()
     except FileNotFoundError:
         pass
+    os.close(lock)
     return 0
 
 

@@ -66,7 +66,7 @@ def capabilities(host: dict[str, Any]) -> list[str]:
             continue
         n = normalize_cap(c)
         if n not in CAPABILITIES:
-            raise ConfigError(f"invalid CapAdd: unknown capability: {c!r}")
+            raise ConfigError(f'invalid CapAdd: unknown capability: "{n}"')
         if n not in caps:
             caps.append(n)
     for c in host.get("CapDrop") or []:
@@ -75,9 +75,38 @@ def capabilities(host: dict[str, Any]) -> list[str]:
             continue
         n = normalize_cap(c)
         if n not in CAPABILITIES:
-            raise ConfigError(f"invalid CapDrop: unknown capability: {c!r}")
+            raise ConfigError(f'invalid CapDrop: unknown capability: "{n}"')
         caps = [x for x in caps if x != n]
     return caps
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """``0-2,4`` (cpuset syntax) → {0, 1, 2, 4}; ValueError when malformed."""
+    out: set[int] = set()
+    for part in text.strip().split(","):
+        lo, dash, hi = part.strip().partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            raise ValueError(text)
+        out.update(range(int(lo), int(hi if dash else lo) + 1))
+    return out
+
+
+def check_cpuset(requested: str, online: str) -> None:
+    """Docker refuses a cpuset naming CPUs the machine does not have, before creating anything."""
+    try:
+        want = parse_cpu_list(requested)
+    except ValueError:
+        raise ConfigError(f"Invalid value {requested} for cpuset cpus") from None
+    if online and not want <= parse_cpu_list(online):
+        raise ConfigError(f"Requested CPUs are not available - requested {requested}, available: {online.strip()}")
+
+
+def online_cpus() -> str:
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def resources(host: dict[str, Any]) -> dict[str, Any]:

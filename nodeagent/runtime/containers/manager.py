@@ -153,6 +153,8 @@ class ContainerManager:
         try:
             restart.parse(host.get("RestartPolicy"))
             dockerspec.resources(host)
+            if host.get("CpusetCpus"):
+                dockerspec.check_cpuset(str(host["CpusetCpus"]), dockerspec.online_cpus())
             dockerspec.capabilities(host)
             args = dockerspec.command(body, img_cfg)
             dockerspec.parse_signal(body.get("StopSignal") or img_cfg.get("StopSignal"))
@@ -329,8 +331,13 @@ class ContainerManager:
 
     async def start(self, ref: str) -> dict[str, Any]:
         rec = self.get(ref)
-        async with self.lock(rec["Id"]):
-            return await self._start_locked(rec)
+        try:
+            async with self.lock(rec["Id"]):
+                return await self._start_locked(rec)
+        except ContainerError:
+            if rec["HostConfig"].get("AutoRemove") and not rec["HasBeenStartedBefore"]:
+                await self.remove(rec["Id"], force=True, volumes=True)  # docker run --rm of a bad command
+            raise
 
     async def _start_locked(self, rec: dict[str, Any]) -> dict[str, Any]:
         cid = rec["Id"]
@@ -382,6 +389,7 @@ class ContainerManager:
             await self._cleanup_after_stop(rec)
             raise
         except (OSError, RuntimeError_, supervisor.ShimBuildError) as exc:
+            log.warning("start of %s failed: %s", cid[:12], exc)
             st.update(Error=str(exc), ExitCode=128)
             self.save(rec)
             await self._cleanup_after_stop(rec)
@@ -483,8 +491,14 @@ class ContainerManager:
                 oom = stats.get("oom_kills", 0) > 0
             except (RuntimeError_, OSError):
                 pass
-            rec["State"].update(Status="exited", Running=False, Paused=False, Restarting=False, Pid=0,
-                                ExitCode=code, OOMKilled=oom, FinishedAt=_ns_to_rfc3339(finished),
+            policy, retries = restart.parse(rec["HostConfig"].get("RestartPolicy"))
+            again = not rec["HostConfig"].get("AutoRemove") and restart.should_restart(
+                policy, retries, exit_code=code, restart_count=rec["RestartCount"],
+                manually_stopped=rec["HasBeenManuallyStopped"], removing=bool(rec.get("_removing")))
+            # Decided under the lock, so nobody sees "exited" before "restarting".
+            rec["State"].update(Status="restarting" if again else "exited", Running=False, Paused=False,
+                                Restarting=again, Pid=0, ExitCode=code, OOMKilled=oom,
+                                FinishedAt=_ns_to_rfc3339(finished),
                                 Error="" if ex else "container supervisor exited unexpectedly")
             await self._cleanup_after_stop(rec)
             self.save(rec)
@@ -494,25 +508,25 @@ class ContainerManager:
             for fut in self.pending_attach.pop(cid, []):
                 if not fut.done():
                     fut.cancel()
-        policy, retries = restart.parse(rec["HostConfig"].get("RestartPolicy"))
         if rec["HostConfig"].get("AutoRemove") and not rec.get("_removing"):
             await self.remove(cid, force=True, volumes=True)
             return
-        if restart.should_restart(policy, retries, exit_code=code, restart_count=rec["RestartCount"],
-                                  manually_stopped=rec["HasBeenManuallyStopped"], removing=bool(rec.get("_removing"))):
-            rec["State"]["Restarting"] = True
-            rec["State"]["Status"] = "restarting"
-            self.save(rec)
+        if again:
             await asyncio.sleep(restart.backoff(rec["RestartCount"]))
+            await self._restart_after_backoff(rec)
+
+    async def _restart_after_backoff(self, rec: dict[str, Any]) -> None:
+        cid = rec["Id"]
+        async with self.lock(cid):
             if cid not in self.containers or rec["HasBeenManuallyStopped"] or not rec["State"]["Restarting"]:
                 return
             rec["RestartCount"] += 1
             try:
-                async with self.lock(cid):
-                    rec["State"]["Restarting"] = False
-                    await self._start_locked(rec)
+                await self._start_locked(rec)  # clears Restarting once running
             except ContainerError as exc:
                 log.warning("restart of %s failed: %s", cid[:12], exc.message)
+                rec["State"].update(Restarting=False, Status="exited")
+                self.save(rec)
 
     async def _cleanup_after_stop(self, rec: dict[str, Any]) -> None:
         cid = rec["Id"]
@@ -542,8 +556,14 @@ class ContainerManager:
                 self._monitor(rec)
             else:
                 policy, _ = restart.parse(rec["HostConfig"].get("RestartPolicy"))
-                if restart.on_daemon_start(policy, was_running=False, manually_stopped=rec["HasBeenManuallyStopped"]) \
+                was_restarting = bool(rec["State"].get("Restarting"))
+                rec["State"]["Restarting"] = False
+                if rec["State"]["Status"] == "restarting":
+                    rec["State"]["Status"] = "exited"
+                if restart.on_daemon_start(policy, was_restarting=was_restarting,
+                                           manually_stopped=rec["HasBeenManuallyStopped"]) \
                         and rec["HasBeenStartedBefore"]:
+                    rec["HasBeenManuallyStopped"] = False
                     self._spawn(self._restart_quietly(rec["Id"]))
 
     async def _restart_quietly(self, cid: str) -> None:
@@ -582,9 +602,17 @@ class ContainerManager:
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> bool:
         """False when the container was not running (the API answers 304)."""
         rec = self.get(ref)
-        if not rec["State"]["Running"]:
-            return False
         cid = rec["Id"]
+        if not rec["State"]["Running"]:
+            # Under the lock: a restart in progress either finished (stop it below) or not yet.
+            async with self.lock(cid):
+                if rec["State"]["Restarting"]:  # waiting out its backoff: cancel the restart
+                    rec["HasBeenManuallyStopped"] = True
+                    rec["State"].update(Restarting=False, Status="exited")
+                    self.save(rec)
+                    return True
+                if not rec["State"]["Running"]:
+                    return False
         rec["HasBeenManuallyStopped"] = True
         rec["State"]["Restarting"] = False
         self.save(rec)

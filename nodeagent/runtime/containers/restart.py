@@ -39,12 +39,18 @@ def should_restart(policy: Policy, max_retries: int, *, exit_code: int, restart_
     return False
 
 
-def on_daemon_start(policy: Policy, *, was_running: bool, manually_stopped: bool) -> bool:
-    """Start again when the daemon comes back? (``always`` even after docker stop.)"""
+def on_daemon_start(policy: Policy, *, was_restarting: bool, manually_stopped: bool) -> bool:
+    """Start a stopped container again when the daemon comes back?
+
+    As dockerd: ``always`` even after ``docker stop``; ``unless-stopped`` unless it was
+    stopped by hand; ``on-failure`` only if it was waiting to be restarted.
+    """
     if policy == Policy.ALWAYS:
-        return was_running or manually_stopped
+        return True
     if policy == Policy.UNLESS_STOPPED:
-        return was_running and not manually_stopped
+        return not manually_stopped
+    if policy == Policy.ON_FAILURE:
+        return was_restarting and not manually_stopped
     return False
 
 

@@ -340,8 +340,11 @@ async def wait(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     result = await _mgr(request).wait(rec["Id"], cond)
-    await resp.write(orjson.dumps(result) + b"\n")
-    await resp.write_eof()
+    try:
+        await resp.write(orjson.dumps(result) + b"\n")
+        await resp.write_eof()
+    except ConnectionError:
+        pass  # the client went away while waiting (docker run -d after its wait, ^C)
     return resp
 
 

@@ -56,7 +56,7 @@ def test_detached_container_commands(engine: ContainerEngine, tmp_path: Path) ->
     assert res.returncode == 127 and "executable file not found" in res.stderr
 
     top = engine.docker("top", name).stdout
-    assert "PID" in top.splitlines()[0] and "sleep" in top
+    assert "PID" in top.splitlines()[0] and "sh -c trap" in top
     stats = engine.docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", name).stdout.split()
     assert stats[0] == name and int(stats[1]) >= 1
 
