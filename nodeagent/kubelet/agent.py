@@ -24,8 +24,11 @@ from . import node as nodemod
 from .cri import CriClient
 from .observed import POD_UID
 from .plan import Backoff
+from .plan import grace_seconds
 from .podworker import PodWorkers, StepFailed
+from .probes import Prober
 from .volumes import Volumes
+from .specs import ClusterDNS
 
 log = logging.getLogger(__name__)
 NODES = find("nodes")
@@ -47,6 +50,22 @@ class AgentOptions:
     labels: dict[str, str] = field(default_factory=dict)
     kubelet_port: int = nodemod.KUBELET_PORT  # 0: no kubelet API
     token: str = ""  # the bearer token the API server presents to the kubelet API
+    cluster_dns: tuple[str, ...] = ()  # --cluster-dns: what ClusterFirst pods resolve through
+    cluster_domain: str = "cluster.local"
+
+
+def host_searches(path: str = "/etc/resolv.conf") -> tuple[str, ...]:
+    """The node's own search domains: the kubelet appends them to a ClusterFirst pod's."""
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return ()
+    found: tuple[str, ...] = ()
+    for line in lines:
+        words = line.split()
+        if words and words[0] in ("search", "domain"):
+            found = tuple(words[1:])  # the last one wins, as the resolver reads it
+    return found
 
 
 class Agent:
@@ -64,12 +83,16 @@ class Agent:
                               on_delete=self._enqueue)
         self.queue = WorkQueue(name="pods")
         self.workers = PodWorkers(client, cri, self.name, self.ip, f"{options.root}/pods",
-                                  backoff=options.backoff, volumes=Volumes(client, f"{options.root}/volumes"))
+                                  backoff=options.backoff,
+                                  dns=ClusterDNS(options.cluster_dns, options.cluster_domain, host_searches()),
+                                  volumes=Volumes(client, f"{options.root}/volumes"))
         self.nodes = Informer(client, NODES)
         self._routes_dirty = asyncio.Event()
         self.nodes.add_handler(on_add=lambda _n: self._routes_dirty.set(),
                                on_update=lambda _o, _n: self._routes_dirty.set(),
                                on_delete=lambda _n: self._routes_dirty.set())
+        self.prober = Prober(cri, on_change=self._enqueue, on_kill=self._probe_kill)
+        self.workers.gates = self.prober.gates
         self.registered = asyncio.Event()
         self._fingerprints: dict[str, tuple[Any, ...]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
@@ -231,6 +254,22 @@ class Agent:
                 await asyncio.sleep(2)
                 self._routes_dirty.set()
 
+    async def _probe_kill(self, pod: dict[str, Any], cid: str, reason: str) -> None:
+        """A failed liveness or start-up probe: stop the container; its restart policy decides."""
+        log.info("pod %s: container %s: %s, killing it", key_of(pod), cid[:12], reason)
+        await self.cri.stop_container(cid, grace_seconds(pod))
+        self._enqueue(pod)
+
+    async def _probe_loop(self, stop: asyncio.Event) -> None:
+        import time
+
+        while not stop.is_set():
+            self.prober.tick([p for p in self.pods.store.list() if node_name(p) == self.name], time.time())
+            try:
+                await asyncio.wait_for(stop.wait(), 0.25)
+            except asyncio.TimeoutError:
+                pass
+
     # -- run -------------------------------------------------------------------
     async def _serve_kubelet_api(self) -> Any:
         from pathlib import Path
@@ -258,6 +297,7 @@ class Agent:
             asyncio.create_task(self.pods.run(stop)),
             asyncio.create_task(self.nodes.run(stop)),
             asyncio.create_task(self._route_loop(stop)),
+            asyncio.create_task(self._probe_loop(stop)),
             asyncio.create_task(self._every(self.options.lease_interval, self.renew_lease, "lease", stop)),
             asyncio.create_task(self._every(self.options.status_interval, self.post_status, "status", stop)),
             asyncio.create_task(self._every(self.options.relist_interval, self.relist, "relist", stop)),

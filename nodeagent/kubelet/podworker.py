@@ -40,10 +40,12 @@ class PodWorkers:
     host_ip: str
     logs_root: str
     runtime_name: str = "skiff"
+    dns: specs.ClusterDNS = field(default_factory=specs.ClusterDNS)
     backoff: Backoff = field(default_factory=Backoff)
     failures: dict[str, dict[str, Failure]] = field(default_factory=dict)  # pod uid -> container -> failure
     written: dict[str, dict[str, Any]] = field(default_factory=dict)  # pod uid -> last status written
     volumes: Volumes | None = None
+    gates: Any = None  # (container spec, container id) -> (started, ready), from the prober
 
     async def sync(self, pod: dict[str, Any]) -> Plan:
         """Converge one pod; returns the last plan (its ``requeue_after`` is the caller's)."""
@@ -68,7 +70,8 @@ class PodWorkers:
     async def write_status(self, pod: dict[str, Any], obs: PodObs) -> None:
         uid = str(pod["metadata"]["uid"])
         status = compute_status(pod, obs, now=dt.datetime.now(dt.timezone.utc), host_ip=self.host_ip,
-                                runtime=self.runtime_name, failures=self.failures.get(uid), backoff=self.backoff)
+                                runtime=self.runtime_name, failures=self.failures.get(uid), backoff=self.backoff,
+                                gates=self.gates)
         current = pod.get("status") or {}
         if not changed(self.written.get(uid, current), status) or not changed(current, status):
             return
@@ -86,7 +89,8 @@ class PodWorkers:
         """Carry out one action; True when the pod object is gone."""
         log.debug("pod %s/%s: %s", pod["metadata"].get("namespace"), pod["metadata"]["name"], a)
         if a.kind is Kind.CREATE_SANDBOX:
-            await self.cri.run_sandbox(specs.sandbox_config(pod, attempt=a.attempt, logs_root=self.logs_root))
+            await self.cri.run_sandbox(specs.sandbox_config(pod, attempt=a.attempt, logs_root=self.logs_root,
+                                                               dns=self.dns))
         elif a.kind is Kind.START_CONTAINER:
             await self._start(pod, obs, a)
         elif a.kind is Kind.STOP_CONTAINER:
@@ -135,7 +139,7 @@ class PodWorkers:
                 mounts = container_mounts(c, paths)
             except VolumeError as exc:
                 raise self._fail(pod, c["name"], "ContainerCreating", str(exc)) from None
-        sconf = specs.sandbox_config(pod, attempt=sandbox.attempt, logs_root=self.logs_root)
+        sconf = specs.sandbox_config(pod, attempt=sandbox.attempt, logs_root=self.logs_root, dns=self.dns)
         try:
             conf = specs.container_config(pod, c, attempt=a.attempt, image_ref=image_ref, pod_ip=sandbox.ip,
                                           host_ip=self.host_ip)

@@ -7,6 +7,7 @@ names; log paths are ``<logs>/<ns>_<name>_<uid>/<container>/<attempt>.log``.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -43,7 +44,48 @@ def log_directory(pod: Obj, root: str) -> str:
     return os.path.join(root, f"{m.get('namespace', 'default')}_{m.get('name')}_{m.get('uid')}")
 
 
-def sandbox_config(pod: Obj, *, attempt: int, logs_root: str) -> pb.PodSandboxConfig:
+@dataclass(frozen=True)
+class ClusterDNS:
+    """The kubelet's ``--cluster-dns``/``--cluster-domain``, and the node's own search domains."""
+    servers: tuple[str, ...] = ()
+    domain: str = "cluster.local"
+    host_searches: tuple[str, ...] = ()
+
+
+def dns_config(pod: Obj, dns: ClusterDNS) -> pb.DNSConfig | None:
+    """The pod's resolv.conf as the kubelet decides it; None means the node's own (``Default``).
+
+    ``ClusterFirst`` (the default; ``Default`` for hostNetwork pods unless
+    ``ClusterFirstWithHostNet``): the cluster's servers, ``<ns>.svc.<domain> svc.<domain>
+    <domain>`` then the node's searches, ``ndots:5``. ``None``: only ``spec.dnsConfig``,
+    which is merged into the others too (servers and searches appended, options by name)."""
+    spec = pod.get("spec") or {}
+    policy = spec.get("dnsPolicy") or "ClusterFirst"
+    if policy == "ClusterFirst" and spec.get("hostNetwork"):
+        policy = "Default"
+    if policy in ("ClusterFirst", "ClusterFirstWithHostNet") and not dns.servers:
+        policy = "Default"  # no cluster DNS configured: the kubelet falls back likewise
+    servers: list[str] = []
+    searches: list[str] = []
+    options: dict[str, str | None] = {}
+    if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
+        ns = (pod.get("metadata") or {}).get("namespace") or "default"
+        servers = list(dns.servers)
+        searches = [f"{ns}.svc.{dns.domain}", f"svc.{dns.domain}", dns.domain, *dns.host_searches]
+        options = {"ndots": "5"}
+    extra = spec.get("dnsConfig") or {}
+    if policy == "Default" and not extra:
+        return None
+    servers += [str(x) for x in extra.get("nameservers") or []]
+    searches += [str(x) for x in extra.get("searches") or []]
+    for o in extra.get("options") or []:
+        options[str(o.get("name"))] = None if o.get("value") is None else str(o.get("value"))
+    searches = list(dict.fromkeys(searches))[:32]
+    return pb.DNSConfig(servers=servers[:3], searches=searches,
+                        options=[k if v is None else f"{k}:{v}" for k, v in options.items()])
+
+
+def sandbox_config(pod: Obj, *, attempt: int, logs_root: str, dns: ClusterDNS | None = None) -> pb.PodSandboxConfig:
     m = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     labels = {**(m.get("labels") or {}), **pod_labels(pod)}
@@ -54,6 +96,7 @@ def sandbox_config(pod: Obj, *, attempt: int, logs_root: str) -> pb.PodSandboxCo
                                        namespace=m.get("namespace", "default"), attempt=attempt),
         hostname=spec.get("hostname") or m.get("name", ""), log_directory=log_directory(pod, logs_root),
         labels=labels, annotations=dict(m.get("annotations") or {}),
+        dns_config=dns_config(pod, dns or ClusterDNS()),
         linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(namespace_options=ns)))
 
 

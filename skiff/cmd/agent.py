@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                  "else the server's certificate is not verified)")
     p.add_argument("--node-ip", default="", help="address reported as InternalIP (default: first global IPv4)")
     p.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--cluster-dns", action="append", default=[], metavar="IP",
+                   help="DNS server of ClusterFirst pods (repeatable; the lab's is 10.96.0.10); "
+                        "without it pods use the node's resolv.conf")
+    p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
     p.add_argument("--kubelet-port", type=int, default=10250,
                    help="port of the kubelet API (logs, exec) on all addresses; 0 turns it off")
     p.add_argument("--lease-interval", type=float, default=10.0)
@@ -104,7 +108,8 @@ async def _main(args: argparse.Namespace, endpoint: str) -> int:
     options = AgentOptions(node_name=args.node_name, root=str(args.root.resolve()), node_ip=args.node_ip,
                            lease_interval=args.lease_interval, status_interval=args.status_interval,
                            labels=labels_from_args(args.node_label), kubelet_port=args.kubelet_port,
-                           token=args.token)
+                           token=args.token, cluster_dns=tuple(args.cluster_dns),
+                           cluster_domain=args.cluster_domain)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

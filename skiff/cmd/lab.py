@@ -297,7 +297,8 @@ def up(args: argparse.Namespace) -> int:
                 root.mkdir(parents=True, exist_ok=True)
                 agent = [sys.executable, "-m", "skiff.cmd.main", "agent", "--server", t.api_url, "--token", token,
                          "--node-name", m.role, "--root", str(root), "--ca-file", str(data / "pki" / "ca.crt"),
-                         "--node-ip", m.ip, f"--engine-arg=--registry-mirror={t.registry}",
+                         "--node-ip", m.ip, "--cluster-dns", topo.CLUSTER_DNS_IP,
+                         f"--engine-arg=--registry-mirror={t.registry}",
                          f"--engine-arg=--insecure-registry={t.registry}"]
                 procs.append(spawn(m.role, _in_ns(m.netns, agent), logs / f"{m.role}.log", make_cgroups(t, m.role)))
                 save(data, t, procs, args.port)

@@ -171,6 +171,13 @@ def test_service_spreads_over_replicas_on_every_node(lab_cluster: Lab) -> None:
     assert len(nodes) == 2  # the replicas answered from both nodes
     answer = _pod_exec(lab_cluster, reporter, "nslookup web.default.svc.cluster.local 10.96.0.10")
     assert ip in answer, answer
+    # the agent writes resolv.conf as the kubelet does, so the short name works too
+    resolv = _pod_exec(lab_cluster, reporter, "cat /etc/resolv.conf").splitlines()
+    assert resolv[0] == "nameserver 10.96.0.10" and resolv[-1] == "options ndots:5", resolv
+    # the node's own search domains, if the machine has any, follow the cluster's
+    assert resolv[1].split()[:4] == ["search", "default.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+    by_name = _pod_exec(lab_cluster, reporter, "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 web 80 | tail -n 1")
+    assert by_name.split()[2] in web, by_name
 
 
 def test_down_after_a_crash_removes_everything(lab_cluster: Lab, host_before: dict[str, str]) -> None:
