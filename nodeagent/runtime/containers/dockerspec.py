@@ -57,26 +57,22 @@ def normalize_cap(name: str) -> str:
 
 
 def capabilities(host: dict[str, Any]) -> list[str]:
+    """Docker's default set, minus --cap-drop, plus --cap-add (an add wins over ``drop ALL``)."""
     if host.get("Privileged"):
         return list(CAPABILITIES)
-    caps = list(DOCKER_DEFAULT_CAPS)
-    for c in host.get("CapAdd") or []:
-        if c.upper() == "ALL":
-            caps = list(CAPABILITIES)
-            continue
-        n = normalize_cap(c)
-        if n not in CAPABILITIES:
-            raise ConfigError(f'invalid CapAdd: unknown capability: "{n}"')
-        if n not in caps:
-            caps.append(n)
-    for c in host.get("CapDrop") or []:
-        if c.upper() == "ALL":
-            caps = []
-            continue
-        n = normalize_cap(c)
-        if n not in CAPABILITIES:
-            raise ConfigError(f'invalid CapDrop: unknown capability: "{n}"')
-        caps = [x for x in caps if x != n]
+    adds, drops = [], []
+    for field, out in (("CapAdd", adds), ("CapDrop", drops)):
+        for c in host.get(field) or []:
+            if c.upper() == "ALL":
+                out.append("ALL")
+                continue
+            n = normalize_cap(c)
+            if n not in CAPABILITIES:
+                raise ConfigError(f'invalid {field}: unknown capability: "{n}"')
+            out.append(n)
+    caps = list(CAPABILITIES) if "ALL" in adds else list(DOCKER_DEFAULT_CAPS)
+    caps = [] if "ALL" in drops else [c for c in caps if c not in drops]
+    caps += [c for c in dict.fromkeys(adds) if c != "ALL" and c not in caps]
     return caps
 
 
