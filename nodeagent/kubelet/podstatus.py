@@ -9,7 +9,7 @@ A terminal phase already written is never left.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,8 @@ def terminated(c: ContainerObs, runtime: str) -> Obj:
 
 
 def container_status(pod: Obj, spec: Obj, obs: PodObs, *, runtime: str, waiting_reason: str,
-                     failure: Failure | None, backoff: Backoff, init: bool) -> Obj:
+                     failure: Failure | None, backoff: Backoff, init: bool,
+                     gates: Callable[[Obj, str], tuple[bool, bool]] | None = None) -> Obj:
     name = spec["name"]
     last, prev = obs.latest(name), obs.previous(name)
     policy = restart_policy(pod)
@@ -64,8 +65,9 @@ def container_status(pod: Obj, spec: Obj, obs: PodObs, *, runtime: str, waiting_
         cs["state"] = {"waiting": w}
     elif last.state in (CState.RUNNING, CState.UNKNOWN):
         cs["state"] = {"running": {"startedAt": fmt_ns(last.started_at)}}
-        cs["started"] = True
-        cs["ready"] = not init
+        started, ready = gates(spec, last.id) if gates is not None and not init else (True, True)
+        cs["started"] = started
+        cs["ready"] = ready and not init
     else:
         restarts = (should_restart(policy, last) if not init else (last.exit_code != 0 and policy != "Never"))
         if restarts and not deleting:
@@ -126,7 +128,10 @@ def _condition(previous: Mapping[str, Obj], ctype: str, ok: bool, stamp: str, re
 
 
 def compute_status(pod: Obj, obs: PodObs, *, now: dt.datetime, host_ip: str, runtime: str = "skiff",
-                   failures: Mapping[str, Failure] | None = None, backoff: Backoff = Backoff()) -> Obj:
+                   failures: Mapping[str, Failure] | None = None, backoff: Backoff = Backoff(),
+                   gates: Callable[[Obj, str], tuple[bool, bool]] | None = None) -> Obj:
+    """``gates(container spec, container id) -> (started, ready)``: what probes say of a
+    running container (all true without probes)."""
     old = pod.get("status") or {}
     if old.get("phase") in ("Succeeded", "Failed"):
         return old
@@ -139,7 +144,7 @@ def compute_status(pod: Obj, obs: PodObs, *, now: dt.datetime, host_ip: str, run
              for c in spec.get("initContainers") or []]
     mains = [container_status(pod, c, obs, runtime=runtime,
                               waiting_reason="ContainerCreating" if istate == "done" else "PodInitializing",
-                              failure=failures.get(c["name"]), backoff=backoff, init=False)
+                              failure=failures.get(c["name"]), backoff=backoff, init=False, gates=gates)
              for c in spec.get("containers") or []]
     ph = phase(pod, obs)
     sandbox = obs.sandbox()

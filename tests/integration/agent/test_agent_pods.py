@@ -332,3 +332,32 @@ def test_missing_config_map_keeps_the_pod_waiting(cluster: Cluster) -> None:
     assert waiting == {"reason": "ContainerCreating", "message": 'configmap "does-not-exist" not found'}
     cluster.kubectl("delete", "pod", name, "--wait=false")
     cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
+
+
+def test_readiness_and_liveness_probes(cluster: Cluster) -> None:
+    name = f"probe-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, containers=[
+        {"name": "web", "image": cluster.image, "ports": [{"name": "http", "containerPort": 8080}],
+         "command": ["sh", "-c", "mkdir -p /www && touch /tmp/alive && exec httpd -f -p 8080 -h /www"],
+         "readinessProbe": {"httpGet": {"path": "/ready.html", "port": "http"}, "periodSeconds": 1,
+                            "failureThreshold": 1},
+         "livenessProbe": {"exec": {"command": ["cat", "/tmp/alive"]}, "periodSeconds": 1, "failureThreshold": 2},
+         "startupProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}]))
+
+    def web() -> Any:
+        p = cluster.get("pod", name)
+        return p["status"]["containerStatuses"][0] if p and p["status"].get("containerStatuses") else {}
+
+    cluster.wait(lambda: web().get("started") is True, "started once its TCP start-up probe passed")
+    assert web()["ready"] is False and "running" in web()["state"]
+    cluster.kubectl("exec", name, "--", "sh", "-c", "echo ok > /www/ready.html")
+    cluster.wait(lambda: web().get("ready") is True, "ready once /ready.html answers")
+    conds = {c["type"]: c["status"] for c in cluster.get("pod", name)["status"]["conditions"]}
+    assert conds["Ready"] == "True"
+    cluster.kubectl("exec", name, "--", "rm", "/www/ready.html")
+    cluster.wait(lambda: web().get("ready") is False, "not ready again")
+    cluster.kubectl("exec", name, "--", "rm", "/tmp/alive")
+    cs = cluster.wait(lambda: (c := web()).get("restartCount") == 1 and c, "restarted by its liveness probe")
+    assert "terminated" in cs["lastState"]
+    cluster.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
