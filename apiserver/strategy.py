@@ -91,7 +91,8 @@ def prepare_update(res: Resource, new: Obj, old: Obj, *, subresource: str | None
         else:
             kept.pop("status", None)
         return kept
-    if has_status_subresource(res) and res.kind != "Namespace":
+    # a binding writes nodeName and the PodScheduled condition in one update, as kube-apiserver's does
+    if has_status_subresource(res) and res.kind != "Namespace" and subresource != "binding":
         if "status" in old:
             out["status"] = copy.deepcopy(old["status"])
         else:

@@ -102,18 +102,14 @@ async def bind(h: "ResourceHandlers", request: web.Request, res: Resource, names
         if current:
             raise status.conflict(res, name, f"pod {name} is already assigned to node \"{current}\"")
         pod["spec"]["nodeName"] = node
-        return pod
-
-    await h.registry.mutate(res, namespace, name, assign, _write_opts(request), subresource="binding")
-
-    def scheduled(pod: Obj) -> Obj:
         conds = [c for c in pod.setdefault("status", {}).get("conditions", []) if c.get("type") != "PodScheduled"]
         conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                       "lastTransitionTime": h.now().strftime("%Y-%m-%dT%H:%M:%SZ")})
         pod["status"]["conditions"] = conds
         return pod
 
-    await h.registry.mutate(res, namespace, name, scheduled, _write_opts(request), subresource="status")
+    # one write, as kube-apiserver's assignPod: nodeName and PodScheduled=True together
+    await h.registry.mutate(res, namespace, name, assign, _write_opts(request), subresource="binding")
     return respond(status.success(), code=201, request=request)
 
 

@@ -16,6 +16,8 @@ from skiff.api.resources import find
 from skiff.machinery.hollow import EXIT_CODE, START_SECONDS, HollowCluster, HollowOptions
 from skiff.machinery.objects import get_condition, is_pod_ready
 
+from tests.support.server import SKIFF
+
 from .conftest import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
@@ -446,3 +448,46 @@ async def test_drain_respects_the_pod_disruption_budget(cluster: Cluster) -> Non
     finally:
         watcher.cancel()
     assert lowest[0] >= 3, f"the budget (minAvailable 3) was violated: {lowest[0]} ready pods at one point"
+
+
+async def test_hollow_nodes_command_runs_pods_and_dies_like_a_node(cluster: Cluster) -> None:
+    c = cluster
+    prefix = f"cli{c.namespace[2:]}-"
+    proc = await asyncio.create_subprocess_exec(
+        *SKIFF, "hollow-nodes", "--kubeconfig", str(c.server.kubeconfig), "--count", "2", "--name-prefix", prefix,
+        "--cpu", "2", "--memory", "4Gi", "--pods", "20", "--lease-interval", "1", "--status-interval", "2",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async def ready_nodes() -> Any:
+            nodes = [n for n in (await c.get_json("nodes"))["items"] if n["metadata"]["name"].startswith(prefix)]
+            ok = [n for n in nodes if (get_condition(n, "Ready") or {}).get("status") == "True"]
+            return ok if len(ok) == 2 else None
+
+        nodes = await wait_until(ready_nodes, timeout=60, what="2 Ready nodes from skiff hollow-nodes")
+        assert nodes[0]["status"]["capacity"] == {"cpu": "2", "memory": "4Gi", "pods": "20",
+                                                  "ephemeral-storage": "100Gi"}
+        await c.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pinned"},
+                       "spec": {"nodeSelector": {"kubernetes.io/hostname": f"{prefix}0"},
+                                "containers": [{"name": "c", "image": "busybox"}]}})
+
+        async def pinned_running() -> Any:
+            pod = await c.get_json("pod", "pinned")
+            return pod if (pod.get("status") or {}).get("phase") == "Running" else None
+
+        pod = await wait_until(pinned_running, timeout=60, what="the pod on the command's node to run")
+        assert pod["spec"]["nodeName"] == f"{prefix}0" and pod["status"]["podIP"]
+
+        proc.terminate()  # the process stops: to the cluster its nodes died
+        await asyncio.wait_for(proc.wait(), 30)
+
+        async def unknown() -> bool:
+            node = await c.get_json("node", f"{prefix}0")
+            return (get_condition(node, "Ready") or {}).get("status") == "Unknown"
+
+        await wait_until(unknown, timeout=30, what="the stopped node to become Unknown")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        for i in range(2):
+            await c.kubectl("delete", "node", f"{prefix}{i}", "--ignore-not-found", "--wait=false")
