@@ -90,6 +90,16 @@ def _port_list(key: PortKey) -> list[Obj]:
     return out
 
 
+def published_hostname(svc: Obj, pod: Obj) -> str | None:
+    """A pod's ``spec.hostname`` when its ``subdomain`` is this Service (as a StatefulSet's pods are):
+    what DNS publishes as ``<hostname>.<service>.<ns>.svc``. Kubernetes' rule, pure."""
+    spec = pod.get("spec") or {}
+    hostname, subdomain = spec.get("hostname"), spec.get("subdomain")
+    if hostname and subdomain == meta(svc).get("name") and meta(pod).get("namespace") == meta(svc).get("namespace"):
+        return str(hostname)
+    return None
+
+
 def desired_endpoints(svc: Obj, pods: list[Obj]) -> Obj:
     publish = bool((svc.get("spec") or {}).get("publishNotReadyAddresses"))
     subsets = []
@@ -99,6 +109,8 @@ def desired_endpoints(svc: Obj, pods: list[Obj]) -> Obj:
             if is_deleting(pod) and not publish:
                 continue
             addr: Obj = {"ip": pod["status"]["podIP"], "targetRef": _target_ref(pod)}
+            if hostname := published_hostname(svc, pod):
+                addr["hostname"] = hostname
             if node_name(pod):
                 addr["nodeName"] = node_name(pod)
             (ready if (publish or is_pod_ready(pod)) else not_ready).append(addr)
@@ -139,6 +151,8 @@ def desired_slices(svc: Obj, pods: list[Obj]) -> dict[str, Obj]:
                        "conditions": {"ready": (ready and not terminating) or publish, "serving": ready,
                                       "terminating": terminating},
                        "targetRef": _target_ref(pod)}
+            if hostname := published_hostname(svc, pod):
+                ep["hostname"] = hostname
             if node_name(pod):
                 ep["nodeName"] = node_name(pod)
             endpoints.append(ep)

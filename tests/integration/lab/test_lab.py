@@ -180,6 +180,44 @@ def test_service_spreads_over_replicas_on_every_node(lab_cluster: Lab) -> None:
     assert by_name.split()[2] in web, by_name
 
 
+def test_scaling_changes_the_spread_and_headless_names_resolve(lab_cluster: Lab) -> None:
+    svc_ip = lab_cluster.json("get", "service", "web")["spec"]["clusterIP"]
+    reporter = lab_cluster.json("get", "pods", "-l", "app=node-reporter")["items"][0]["metadata"]["name"]
+    lab_cluster.kubectl("scale", "deployment", "web", "--replicas=1")
+
+    def answering() -> set[str]:
+        out = _pod_exec(lab_cluster, reporter, f"for i in $(seq 12); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' "
+                                               f"| nc -w 2 {svc_ip} 80 | tail -n 1; done")
+        return {line.split()[2] for line in out.splitlines() if line.startswith("hello from ")}
+    left = wait_for(lambda: (lambda pods: pods if len(pods) == 1 else None)(
+        [p["metadata"]["name"] for p in lab_cluster.json("get", "pods", "-l", "app=web")["items"]
+         if not p["metadata"].get("deletionTimestamp")]), what="one web pod left")
+    wait_for(lambda: answering() == set(left), timeout=60, what=f"only {left} answering")
+    lab_cluster.kubectl("scale", "deployment", "web", "--replicas=3")
+    headless = ("apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  clusterIP: None\n"
+                "  selector: {app: db}\n  ports: [{port: 5432}]\n---\n"
+                "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n"
+                "  replicas: 2\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n"
+                "    spec:\n      containers:\n      - name: c\n        image: busybox:1.36\n"
+                "        command: [sh, -c, 'exec sleep 2147483647']\n")
+    subprocess.run([KUBECTL, "--kubeconfig", str(lab_cluster.kubeconfig), "apply", "-f", "-"], input=headless,
+                   text=True, check=True, capture_output=True)
+
+    def ready_ips() -> dict[str, str]:
+        pods = lab_cluster.json("get", "pods", "-l", "app=db")["items"]
+        ips = {p["metadata"]["name"]: p["status"].get("podIP") for p in pods
+               if p["status"].get("phase") == "Running"}
+        return ips if len(ips) == 2 and all(ips.values()) else {}
+    ips = wait_for(ready_ips, timeout=120, what="db-0 and db-1 Running")
+    for name, ip in ips.items():
+        fqdn = f"{name}.db.default.svc.cluster.local"
+        wait_for(lambda: ip in _pod_exec(lab_cluster, reporter, f"nslookup {fqdn} 10.96.0.10 || true"),
+                 timeout=60, what=f"{fqdn} -> {ip}")
+    both = _pod_exec(lab_cluster, reporter, "nslookup db.default.svc.cluster.local 10.96.0.10")
+    assert all(ip in both for ip in ips.values()), both
+    lab_cluster.kubectl("delete", "statefulset,service", "db", "--wait=false")
+
+
 def test_down_after_a_crash_removes_everything(lab_cluster: Lab, host_before: dict[str, str]) -> None:
     t = lab_topology.plan(lab_cluster.name, 2)
     state = lab.load(lab_cluster.data)

@@ -202,6 +202,25 @@ def test_endpoints_resolve_named_ports_and_split_ready() -> None:
     assert s8080["metadata"]["labels"][ep.SERVICE_NAME_LABEL] == "web"
 
 
+@pytest.mark.parametrize(("hostname", "subdomain", "namespace", "published"), [
+    ("web-0", "web", "default", "web-0"),
+    ("web-0", "other", "default", None),
+    ("web-0", "web", "elsewhere", None),
+    (None, "web", "default", None),
+], ids=["statefulset-pod", "other-subdomain", "other-namespace", "no-hostname"])
+def test_endpoints_publish_pod_hostnames(hostname: str | None, subdomain: str, namespace: str,
+                                         published: str | None) -> None:
+    p = epod("web-0", "10.0.0.2")
+    p["metadata"]["namespace"] = namespace
+    p["spec"].update({"hostname": hostname, "subdomain": subdomain})
+    assert ep.published_hostname(svc(clusterIP="None"), p) == published
+    if namespace == "default":
+        slice_ = next(iter(ep.desired_slices(svc(clusterIP="None"), [p]).values()))
+        assert slice_["endpoints"][0].get("hostname") == published
+        assert ep.desired_endpoints(svc(clusterIP="None"), [p])["subsets"][0]["addresses"][0].get("hostname") == \
+            published
+
+
 def test_services_without_selector_are_left_alone() -> None:
     assert not ep.service_selects(svc(selector=None))
     assert not ep.service_selects(svc(type="ExternalName"))
