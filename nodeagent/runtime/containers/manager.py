@@ -164,6 +164,13 @@ class ContainerManager:
             raise ContainerError("conflicting options: cannot specify both --restart and --rm", 400)
         if self.network is not None:
             self.network.validate(host)
+        if self.volumes is not None:
+            from skiff.nodeagent.runtime.containers.volumes import VolumeError
+
+            try:
+                self.volumes.plan(body, host, img_cfg.get("Volumes") or {})
+            except VolumeError as exc:
+                raise ContainerError(exc.message, exc.status) from None
         cid = secrets.token_hex(32)
         name = name.lstrip("/") if name else self._unique_name()
         cfg = dict(body)
@@ -597,7 +604,17 @@ class ContainerManager:
             raise ContainerError(f"Container {rec['Id']} is paused. Unpause the container before stopping or killing", 409)
         if signum == signal.SIGKILL:
             rec["HasBeenManuallyStopped"] = True
-        await asyncio.to_thread(rt.kill, self.runtime_root, rec["Id"], signum, all_=signum == signal.SIGKILL)
+        ev = self.exit_events.get(rec["Id"])
+        try:
+            await asyncio.to_thread(rt.kill, self.runtime_root, rec["Id"], signum, all_=signum == signal.SIGKILL)
+        except RuntimeError_ as exc:
+            raise ContainerError(f"Cannot kill container: {rec['Id']}: {exc}", 409) from None
+        if signum == signal.SIGKILL and ev is not None:
+            # As dockerd: a SIGKILL answers once the container is seen stopped.
+            try:
+                await asyncio.wait_for(asyncio.shield(ev.wait()), 10)
+            except asyncio.TimeoutError:
+                pass
 
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> bool:
         """False when the container was not running (the API answers 304)."""

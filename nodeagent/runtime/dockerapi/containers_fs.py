@@ -135,13 +135,19 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
                                                   "X-Docker-Container-Path-Stat": header})
     await out.prepare(request)
     assert proc.stdout is not None
-    while True:
-        chunk = await proc.stdout.read(1 << 20)
-        if not chunk:
-            break
-        await out.write(chunk)
-    await proc.wait()
-    await out.write_eof()
+    try:
+        while True:
+            chunk = await proc.stdout.read(1 << 20)
+            if not chunk:
+                break
+            await out.write(chunk)
+        await out.write_eof()
+    except ConnectionError:
+        pass  # the CLI hangs up once it has read the tar's end
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
     return out
 
 
