@@ -302,6 +302,8 @@ async def test_unschedulable_pod_gets_kubernetes_message(cluster: Cluster) -> No
     assert cond["message"] == "0/3 nodes are available: 3 Insufficient cpu."
     events = json.loads(await c.kubectl("get", "events", "--field-selector", "involvedObject.name=huge", "-o", "json"))
     assert any(e["reason"] == "FailedScheduling" for e in events["items"])
+    described = await c.kubectl("describe", "pod", "huge")
+    assert "FailedScheduling" in described and "0/3 nodes are available: 3 Insufficient cpu." in described
     other = await c.get_json("pod", "elsewhere")
     assert not other["spec"].get("nodeName") and get_condition(other, "PodScheduled") is None
 
@@ -491,3 +493,24 @@ async def test_hollow_nodes_command_runs_pods_and_dies_like_a_node(cluster: Clus
             await proc.wait()
         for i in range(2):
             await c.kubectl("delete", "node", f"{prefix}{i}", "--ignore-not-found", "--wait=false")
+
+
+async def test_deleting_a_namespace_deletes_everything_in_it(cluster: Cluster) -> None:
+    c = cluster
+    ns = f"{c.namespace}-gone"
+    await c.kubectl("create", "namespace", ns)
+    await c.kubectl("-n", ns, "create", "deployment", "inside", "--image=busybox", "--replicas=2")
+    await c.kubectl("-n", ns, "create", "configmap", "settings", "--from-literal=a=b")
+
+    async def running_inside() -> bool:
+        pods = (await c.api.list(PODS, namespace=ns, label_selector="app=inside"))["items"]
+        return len([p for p in pods if (p.get("status") or {}).get("phase") == "Running"]) == 2
+
+    await wait_until(running_inside, timeout=60, what="2 pods in the doomed namespace")
+    sa = await c.kubectl("-n", ns, "get", "serviceaccount", "default", "-o", "name")
+    assert sa.strip() == "serviceaccount/default", "the ServiceAccount controller made a default one"
+    await c.kubectl("delete", "namespace", ns, "--timeout=60s")  # waits until the namespace is gone
+    out = await c.kubectl("get", "namespace", ns, "--ignore-not-found")
+    assert not out.strip()
+    left = (await c.api.list(PODS, namespace=ns))["items"]
+    assert not left, "the namespace controller deleted its pods before the namespace"
