@@ -9,6 +9,7 @@ between the controllers of a process.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -72,17 +73,17 @@ class Store:
     def get(self, key: str) -> Obj | None:
         return self._items.get(key)
 
-    def list(self) -> list[Obj]:
+    def list(self) -> builtins.list[Obj]:
         return list(self._items.values())
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         return list(self._items)
 
-    def by_index(self, name: str, value: str) -> list[Obj]:
+    def by_index(self, name: str, value: str) -> builtins.list[Obj]:
         keys = self._indices[name].get(value) or ()
         return [self._items[k] for k in keys if k in self._items]
 
-    def index_values(self, name: str) -> list[str]:
+    def index_values(self, name: str) -> builtins.list[str]:
         return [v for v, keys in self._indices[name].items() if keys]
 
     def _unindex(self, key: str, obj: Obj) -> None:
