@@ -54,6 +54,7 @@ class NodeInfo:
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[dict[str, Any]] = field(default_factory=list)
     unschedulable: bool = False
+    pod_capacity: int = 0
 
     def set_node(self, node: Obj | None) -> None:
         self.node = node
@@ -62,6 +63,7 @@ class NodeInfo:
         self.labels = (meta(node).get("labels") or {}) if node else {}
         self.taints = spec.get("taints") or []
         self.unschedulable = bool(spec.get("unschedulable"))
+        self.pod_capacity = self.allocatable.get(PODS, 110) if node is not None else 0
         self.generation += 1
 
     def add_pod(self, info: PodInfo) -> None:
@@ -114,4 +116,4 @@ class NodeInfo:
         return out
 
     def max_pods(self) -> int:
-        return self.allocatable.get(PODS, 110) if self.node is not None else 0
+        return self.pod_capacity

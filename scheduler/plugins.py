@@ -110,6 +110,7 @@ class PreState:
     pref_anti: list[AffinityTerm]
     # the plugins that can tell nodes apart for this pod (Kubernetes' PreFilter/PreScore "Skip")
     filters: list[Callable[[PreState, NodeInfo], list[str] | None]] = field(default_factory=list)
+    wants: list[tuple[str, int]] = field(default_factory=list)  # requests NodeResourcesFit checks
     scores: list[tuple[str, Callable[[PreState, NodeInfo], float], int, bool]] = field(default_factory=list)
 
 
@@ -179,6 +180,7 @@ def prepare(pod_info: PodInfo, nodes: list[NodeInfo], *,
         c.min_count = min(c.counts.values()) if c.counts else 0
     state = PreState(pod_info, aff, anti, aff_domains, anti_domains, existing_anti, any_match, spread,
                      pref_aff, pref_anti)
+    state.wants = [(name, want) for name, want in pod_info.requests.items() if want > 0 and name != PODS]
     skip_filters, skip_scores = skipped_plugins(state)
     state.filters = [f for name, f in FILTERS if name not in skip_filters]
     state.scores = [entry for entry in SCORES if entry[0] not in skip_scores]
@@ -250,12 +252,10 @@ def filter_ports(s: PreState, n: NodeInfo) -> list[str] | None:
 
 def filter_resources(s: PreState, n: NodeInfo) -> list[str] | None:
     reasons = None
-    if len(n.pods) + 1 > n.max_pods():
+    if len(n.pods) >= n.pod_capacity:
         reasons = [Reason.TOO_MANY_PODS.value]
     requested, allocatable = n.requested, n.allocatable
-    for name, want in s.pod.requests.items():
-        if want <= 0 or name == PODS:
-            continue
+    for name, want in s.wants:
         if requested.get(name, 0) + want > allocatable.get(name, 0):
             reasons = (reasons or []) + [f"Insufficient {name}"]
     return reasons
