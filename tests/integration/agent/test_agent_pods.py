@@ -30,6 +30,7 @@ from tests.support.engine import (
     skiff_daemon,
     wait_for,
 )
+from tests.support.netns_api import NetnsApi
 from tests.support.server import RunningServer, skiff_server
 
 pytestmark = pytest.mark.integration
@@ -46,6 +47,7 @@ class Cluster:
     cri_socket: Path
     image: str
     agent_log: Path
+    api: NetnsApi | None = None
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(["nsenter", f"--net=/run/netns/{self.netns}", KUBECTL,
@@ -56,8 +58,19 @@ class Cluster:
         return proc
 
     def get(self, *args: str) -> Any:
-        out = self.kubectl("get", *args, "-o", "json", check=False)
-        return json.loads(out.stdout) if out.returncode == 0 else None
+        """``kubectl get ARGS -o json``, answered by a direct GET when the shape is a simple one."""
+        path = api_path(args)
+        if path is None:
+            out = self.kubectl("get", *args, "-o", "json", check=False)
+            return json.loads(out.stdout) if out.returncode == 0 else None
+        if self.api is None:
+            self.api = NetnsApi(self.netns, self.server.url, self.server.token,
+                                str(self.server.data_dir / "pki" / "ca.crt"))
+        return self.api.get(path)
+
+    def close(self) -> None:
+        if self.api is not None:
+            self.api.close()
 
     def agent_tail(self) -> str:
         return "\n".join(self.agent_log.read_text(errors="replace").splitlines()[-40:])
@@ -77,6 +90,30 @@ class Cluster:
                 filter=pb.ContainerFilter(label_selector=sel)), timeout=10).containers) + list(
                 rt.ListPodSandbox(pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(label_selector=sel)),
                                   timeout=10).items)
+
+
+PATHS = {"pod": "/api/v1/namespaces/{ns}/pods", "pods": "/api/v1/namespaces/{ns}/pods", "node": "/api/v1/nodes",
+         "job": "/apis/batch/v1/namespaces/{ns}/jobs",
+         "lease": "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"}
+
+
+def api_path(args: tuple[str, ...]) -> str | None:
+    """The REST path of ``get KIND [NAME] [-n NS] [-l SELECTOR]`` (None for other shapes)."""
+    import urllib.parse
+
+    rest, ns, query = list(args), "default", ""
+    if "-n" in rest:
+        i = rest.index("-n")
+        ns = rest[i + 1]
+        del rest[i:i + 2]
+    if "-l" in rest:
+        i = rest.index("-l")
+        query = "?labelSelector=" + urllib.parse.quote(rest[i + 1])
+        del rest[i:i + 2]
+    if not rest or rest[0] not in PATHS or len(rest) > 2:
+        return None
+    base = PATHS[rest[0]].format(ns=ns)
+    return f"{base}/{rest[1]}{query}" if len(rest) == 2 else base + query
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -111,7 +148,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                                  "--root", str(work / "agent"), "--runtime-endpoint", f"unix://{sock}",
                                  "--ca-file", str(server.data_dir / "pki" / "ca.crt"), "--lease-interval", "2"],
                                 stdout=out, stderr=subprocess.STDOUT)
-                        yield Cluster(ns, server, d, sock, f"{reg.host}/busybox:latest", log)
+                        c = Cluster(ns, server, d, sock, f"{reg.host}/busybox:latest", log)
+                        yield c
+                        c.close()
                     finally:
                         if agent is not None:
                             _stop(agent)
@@ -160,8 +199,8 @@ def test_pod_runs_with_init_container_and_shared_localhost(cluster: Cluster) -> 
                      "exec httpd -f -p 8080 -h /tmp/www"]},
         {"name": "client", "image": cluster.image, "command": ["sh", "-c"],
          "args": ["until wget -qO- http://127.0.0.1:8080/; do sleep 0.2; done; exec sleep 3600"]}]))
-    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and p["status"].get("phase") == "Running"
-                       and all(c["ready"] for c in p["status"].get("containerStatuses", [])) and p,
+    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and (p.get("status") or {}).get("phase") == "Running"
+                       and all(c["ready"] for c in (p.get("status") or {}).get("containerStatuses", [])) and p,
                        "pod Running and ready")
     st = pod["status"]
     node = cluster.get("node", NODE)
@@ -198,7 +237,7 @@ def test_job_pod_completes(cluster: Cluster) -> None:
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
         "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
             {"name": "work", "image": cluster.image, "command": ["sh", "-c", "echo done"]}]}}}}))
-    cluster.wait(lambda: (j := cluster.get("job", name)) and j["status"].get("succeeded") == 1, "job succeeded")
+    cluster.wait(lambda: (j := cluster.get("job", name)) and (j.get("status") or {}).get("succeeded") == 1, "job succeeded")
     pods = cluster.get("pods", "-l", f"job-name={name}")["items"]
     assert [p["status"]["phase"] for p in pods] == ["Succeeded"]
     term = pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]
@@ -209,7 +248,7 @@ def test_failing_pod_reports_exit_code(cluster: Cluster) -> None:
     name = f"fail-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, restartPolicy="Never", containers=[
         {"name": "main", "image": cluster.image, "command": ["sh", "-c", "exit 3"]}]))
-    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and p["status"].get("phase") == "Failed" and p,
+    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and (p.get("status") or {}).get("phase") == "Failed" and p,
                        "pod Failed")
     term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (term["exitCode"], term["reason"]) == (3, "Error")
@@ -222,7 +261,7 @@ def test_restart_policy_always_restarts_a_crashing_container(cluster: Cluster) -
     cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, containers=[
         {"name": "main", "image": cluster.image, "command": ["sh", "-c", "echo run; exit 1"]}]))
     pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and any(
-        cs["restartCount"] >= 1 for cs in p["status"].get("containerStatuses", [])) and p, "a restart")
+        cs["restartCount"] >= 1 for cs in (p.get("status") or {}).get("containerStatuses", [])) and p, "a restart")
     cs = pod["status"]["containerStatuses"][0]
     assert cs["lastState"]["terminated"]["exitCode"] == 1
     assert pod["status"]["phase"] == "Running"
@@ -237,7 +276,7 @@ def test_logs_and_exec_through_the_api_server(cluster: Cluster) -> None:
     cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, containers=[
         {"name": "main", "image": cluster.image,
          "command": ["sh", "-c", "for i in 1 2 3; do echo line-$i; done; echo err >&2; exec sleep 3600"]}]))
-    cluster.wait(lambda: (p := cluster.get("pod", name)) and p["status"].get("phase") == "Running", "pod Running")
+    cluster.wait(lambda: (p := cluster.get("pod", name)) and (p.get("status") or {}).get("phase") == "Running", "pod Running")
     cluster.wait(lambda: cluster.kubectl("logs", name, check=False).stdout == "line-1\nline-2\nline-3\nerr\n",
                  "kubectl logs")
     assert cluster.kubectl("logs", name, "--tail=2").stdout == "line-3\nerr\n"
@@ -260,7 +299,7 @@ def test_logs_follow_ends_when_the_container_exits(cluster: Cluster) -> None:
     cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, restartPolicy="Never", containers=[
         {"name": "main", "image": cluster.image,
          "command": ["sh", "-c", "echo first; until [ -e /tmp/go ]; do sleep 0.1; done; echo second"]}]))
-    cluster.wait(lambda: (p := cluster.get("pod", name)) and p["status"].get("phase") == "Running", "pod Running")
+    cluster.wait(lambda: (p := cluster.get("pod", name)) and (p.get("status") or {}).get("phase") == "Running", "pod Running")
     cluster.wait(lambda: cluster.kubectl("logs", name, check=False).stdout == "first\n", "first line")
     follow = subprocess.Popen(["nsenter", f"--net=/run/netns/{cluster.netns}", KUBECTL, "--kubeconfig",
                                str(cluster.server.kubeconfig), "logs", "-f", name],
@@ -298,7 +337,7 @@ def test_volumes_empty_dir_config_map_secret_host_path(cluster: Cluster, tmp_pat
             {"name": "shared", "mountPath": "/in", "readOnly": True},
             {"name": "cm", "mountPath": "/etc/cm"}, {"name": "sec", "mountPath": "/etc/sec"},
             {"name": "host", "mountPath": "/host"}]}]))
-    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and p["status"].get("phase") == "Running" and p,
+    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and (p.get("status") or {}).get("phase") == "Running" and p,
                        "pod with volumes Running")
 
     def sh(cmd: str) -> subprocess.CompletedProcess[str]:
@@ -326,7 +365,7 @@ def test_missing_config_map_keeps_the_pod_waiting(cluster: Cluster) -> None:
         {"name": "main", "image": cluster.image, "command": ["sleep", "3600"],
          "volumeMounts": [{"name": "cm", "mountPath": "/etc/cm"}]}]))
     pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and "does-not-exist" in json.dumps(
-        p["status"].get("containerStatuses", [])) and p, "the missing configmap reported")
+        (p.get("status") or {}).get("containerStatuses", [])) and p, "the missing configmap reported")
     assert pod["status"]["phase"] == "Pending"
     waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
     assert waiting == {"reason": "ContainerCreating", "message": 'configmap "does-not-exist" not found'}
@@ -346,7 +385,7 @@ def test_readiness_and_liveness_probes(cluster: Cluster) -> None:
 
     def web() -> Any:
         p = cluster.get("pod", name)
-        return p["status"]["containerStatuses"][0] if p and p["status"].get("containerStatuses") else {}
+        return p["status"]["containerStatuses"][0] if p and (p.get("status") or {}).get("containerStatuses") else {}
 
     cluster.wait(lambda: web().get("started") is True, "started once its TCP start-up probe passed")
     assert web()["ready"] is False and "running" in web()["state"]

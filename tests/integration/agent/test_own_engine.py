@@ -72,6 +72,7 @@ def solo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Solo]:
                     k.wait(lambda: (n := k.get("node", NODE)) and node_ready(n), "node Ready")
                     yield s
                 finally:
+                    k.close()
                     s.stop()
                     # containers outlive their engine: empty it with an engine of our own on its root
                     with skiff_daemon(root / "engine", netns=ns,
@@ -88,7 +89,7 @@ def test_pod_survives_an_agent_and_engine_restart(solo: Solo) -> None:
     name = f"keep-{uuid.uuid4().hex[:6]}"
     k.kubectl("apply", "-f", "-", input=pod_manifest(name, k.image, containers=[
         {"name": "main", "image": k.image, "command": ["sh", "-c", "echo up; exec sleep 3600"]}]))
-    before = k.wait(lambda: (p := k.get("pod", name)) and p["status"].get("phase") == "Running" and p, "Running")
+    before = k.wait(lambda: (p := k.get("pod", name)) and (p.get("status") or {}).get("phase") == "Running" and p, "Running")
     assert engine_pids(solo.root), "the agent started no engine"
     solo.stop()
     assert not engine_pids(solo.root), "the engine outlived its agent"

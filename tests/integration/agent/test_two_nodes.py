@@ -78,6 +78,7 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
                 for node in IPS:
                     a.wait(lambda n=node: (o := a.get("node", n)) and node_ready(o)
                            and (o.get("spec") or {}).get("podCIDR"), f"{node} Ready")
+                stack.callback(a.close)
                 yield TwoNodes(a, {"node-a": ns_a, "node-b": ns_b})
         finally:
             for p in agents:
@@ -107,7 +108,7 @@ def test_pod_to_pod_across_nodes_without_nat(two: TwoNodes) -> None:
         {"name": "sh", "image": k.image, "command": ["sleep", "3600"]}]))
     pods = {}
     for name in ("server", "client"):
-        pods[name] = k.wait(lambda n=name: (p := k.get("pod", n)) and p["status"].get("phase") == "Running" and p,
+        pods[name] = k.wait(lambda n=name: (p := k.get("pod", n)) and (p.get("status") or {}).get("phase") == "Running" and p,
                             f"{name} Running")
     server_ip, client_ip = pods["server"]["status"]["podIP"], pods["client"]["status"]["podIP"]
     cidrs = {n: ipaddress.ip_network(k.get("node", n)["spec"]["podCIDR"]) for n in IPS}
