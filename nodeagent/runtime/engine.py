@@ -47,6 +47,8 @@ class EngineConfig:
     cri_endpoint: str = ""
     # containers' cgroups: relative paths nest under the engine's own cgroup
     cgroup_parent: str = "skiff"
+    # default bridge network: "auto" (on unless the engine runs in PID 1's netns), "skiff0", "none"
+    bridge: str = "auto"
     # docker config.json-format credentials for pulls that carry none (CRI, restarts)
     registry_auth_file: Path | None = None
     # Docker reads extra CAs from /etc/docker/certs.d/HOST:PORT/ca.crt; same layout.

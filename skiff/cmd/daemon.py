@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CRI pulls of Docker Hub names try this registry first, as dockerd's registry-mirrors")
     parser.add_argument("--cgroup-parent", default="skiff",
                         help="parent cgroup of containers (relative: under the daemon's own cgroup)")
+    parser.add_argument("--bridge", default="auto", choices=["auto", "skiff0", "none"],
+                        help="default bridge network (auto: on only inside a namespace made by `ip netns add`)")
     parser.add_argument("--log-level", default="info")
 
 
@@ -119,6 +121,7 @@ async def serve(args: argparse.Namespace) -> int:
     config = EngineConfig(
         root=Path(args.root).absolute(), host=args.host,
         insecure_registries=insecure, cri_endpoint=args.cri, cgroup_parent=args.cgroup_parent,
+        bridge=args.bridge,
         registry_auth_file=Path(args.registry_auth_file).absolute() if args.registry_auth_file else None,
     )
     lock = _lock_root(config.root)

@@ -163,7 +163,10 @@ class ContainerManager:
         if host.get("AutoRemove") and (host.get("RestartPolicy") or {}).get("Name") not in (None, "", "no"):
             raise ContainerError("conflicting options: cannot specify both --restart and --rm", 400)
         if self.network is not None:
-            self.network.validate(host)
+            try:
+                self.network.validate(host)
+            except ValueError as exc:
+                raise ContainerError(getattr(exc, "message", str(exc)), getattr(exc, "status", 400)) from None
         if self.volumes is not None:
             from skiff.nodeagent.runtime.containers.volumes import VolumeError
 
@@ -230,6 +233,11 @@ class ContainerManager:
             raise
         self.containers[cid] = rec
         return rec
+
+    def rewrite_hosts(self, rec: dict[str, Any]) -> None:
+        """After the network gave the container its address (files are rewritten in place:
+        they are bind-mounted into the container)."""
+        self._write_etc_files(rec)
 
     def _write_etc_files(self, rec: dict[str, Any]) -> None:
         d = self.cdir(rec["Id"])

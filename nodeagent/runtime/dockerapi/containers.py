@@ -37,6 +37,11 @@ def setup(engine: Engine) -> None:
         return
     manager = ContainerManager(engine.root, images=engine.images, cgroup_parent=engine.config.cgroup_parent)
     engine.attach("containers", manager)
+    from skiff.nodeagent.runtime.containers import bridge
+
+    mode = engine.config.bridge
+    manager.network = bridge.BridgeNetwork(
+        manager, enabled=mode == "skiff0" or (mode == "auto" and bridge.in_named_netns()))
     engine.images.add_usage_checker(manager.users_of_image)
 
     async def start(_: Engine) -> None:
