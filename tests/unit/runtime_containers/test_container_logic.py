@@ -202,3 +202,46 @@ def test_names() -> None:
     assert names.generate(rng, retry=1)[-1].isdigit()
     assert names.valid("web-1.a_b") and names.valid("/web")
     assert not names.valid("-web") and not names.valid("a") and not names.valid("we b")
+
+
+# -- bridge ------------------------------------------------------------------------------
+def test_mac_of_ip() -> None:
+    import ipaddress
+
+    from skiff.nodeagent.runtime.containers import bridge
+
+    assert bridge.mac_of(ipaddress.ip_address("172.17.0.2")) == "02:42:ac:11:00:02"
+
+
+@pytest.mark.parametrize(("bindings", "want"), [
+    ({}, []),
+    ({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, [("0.0.0.0", 8080, 80, "tcp")]),
+    ({"53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}]}, [("127.0.0.1", 5353, 53, "udp")]),
+    ({"80": [{"HostPort": "1"}, {"HostPort": "2"}]}, [("0.0.0.0", 1, 80, "tcp"), ("0.0.0.0", 2, 80, "tcp")]),
+])
+def test_parse_port_bindings(bindings: dict, want: list) -> None:  # type: ignore[type-arg]
+    from skiff.nodeagent.runtime.containers import bridge
+
+    assert bridge.parse_port_bindings({"PortBindings": bindings}) == want
+
+
+@pytest.mark.parametrize("bindings", [{"80/sctp": [{"HostPort": "1"}]}, {"80/tcp": [{"HostPort": ""}]},
+                                      {"80/tcp": [{"HostPort": "70000"}]}, {"x/tcp": [{"HostPort": "1"}]}])
+def test_parse_port_bindings_invalid(bindings: dict) -> None:  # type: ignore[type-arg]
+    from skiff.nodeagent.runtime.containers import bridge
+
+    with pytest.raises(bridge.NetworkError):
+        bridge.parse_port_bindings({"PortBindings": bindings})
+
+
+def test_nat_rules_only_touch_skiff_chains() -> None:
+    from skiff.nodeagent.runtime.containers import bridge
+
+    text = bridge.nat_rules([("172.17.0.3", "0.0.0.0", 8080, 80, "tcp"), ("172.17.0.2", "127.0.0.1", 53, 53, "udp")])
+    lines = text.splitlines()
+    assert lines[:3] == ["*nat", ":SKIFF-DNAT - [0:0]", ":SKIFF-POSTROUTING - [0:0]"] and lines[-1] == "COMMIT"
+    assert all(ln.startswith(("-A SKIFF-", ":SKIFF-", "*nat", "COMMIT")) for ln in lines)
+    assert "-A SKIFF-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 53 -j DNAT --to-destination 172.17.0.2:53" in lines
+    assert "-A SKIFF-DNAT -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.3:80" in lines
+    assert lines.index(next(ln for ln in lines if "--dport 53 -j DNAT" in ln)) < \
+        lines.index(next(ln for ln in lines if "--dport 8080 -j DNAT" in ln))  # sorted: stable output
