@@ -10,6 +10,7 @@ of an action in it); ``requeue_after`` says when a back-off ends.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -148,14 +149,33 @@ def _gc(pod: Obj, obs: PodObs) -> list[Action]:
     return out
 
 
+def deadline_left(pod: Obj, now_ns: int) -> float | None:
+    """Seconds until ``activeDeadlineSeconds`` (counted from status.startTime) runs out;
+    None without a deadline or before the pod started."""
+    deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+    start = (pod.get("status") or {}).get("startTime")
+    if deadline is None or not start:
+        return None
+    started = dt.datetime.strptime(start[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc).timestamp()
+    return started + float(deadline) - now_ns / NS
+
+
 def plan_pod(pod: Obj, obs: PodObs, *, now_ns: int, backoff: Backoff = Backoff()) -> Plan:
     meta = pod.get("metadata") or {}
     phase = (pod.get("status") or {}).get("phase")
     if meta.get("deletionTimestamp"):
         kill = _kill(pod, obs)
         return Plan(kill + [Action(Kind.REMOVE_POD)])
-    if phase in ("Succeeded", "Failed") or finished(pod, obs):
+    left = deadline_left(pod, now_ns)
+    if phase in ("Succeeded", "Failed") or finished(pod, obs) or (left is not None and left <= 0):
         return Plan(_kill(pod, obs))
+    plan = _plan_running(pod, obs, now_ns=now_ns, backoff=backoff)
+    if left is not None:
+        plan.requeue_after = min(left, plan.requeue_after) if plan.requeue_after is not None else left
+    return plan
+
+
+def _plan_running(pod: Obj, obs: PodObs, *, now_ns: int, backoff: Backoff) -> Plan:
     sandbox = obs.sandbox()
     if sandbox is None:
         attempt = max((s.attempt + 1 for s in obs.sandboxes), default=0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .observed import ContainerObs, CState, PodObs
-from .plan import NS, Backoff, backoff_delay, finished, init_state, restart_policy, should_restart
+from .plan import NS, Backoff, backoff_delay, deadline_left, finished, init_state, restart_policy, should_restart
 
 Obj = dict[str, Any]
 
@@ -48,7 +48,7 @@ def terminated(c: ContainerObs, runtime: str) -> Obj:
 
 def container_status(pod: Obj, spec: Obj, obs: PodObs, *, runtime: str, waiting_reason: str,
                      failure: Failure | None, backoff: Backoff, init: bool,
-                     gates: Callable[[Obj, str], tuple[bool, bool]] | None = None) -> Obj:
+                     gates: Callable[[Obj, str], tuple[bool, bool]] | None = None, final: bool = False) -> Obj:
     name = spec["name"]
     last, prev = obs.latest(name), obs.previous(name)
     policy = restart_policy(pod)
@@ -59,7 +59,7 @@ def container_status(pod: Obj, spec: Obj, obs: PodObs, *, runtime: str, waiting_
         cs["imageID"] = last.image_ref
     if prev is not None and prev.state is CState.EXITED:
         cs["lastState"] = {"terminated": terminated(prev, runtime)}
-    deleting = bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+    deleting = final or bool((pod.get("metadata") or {}).get("deletionTimestamp"))
     if last is None or last.state is CState.CREATED:
         w = {"reason": failure.reason, "message": failure.message} if failure else {"reason": waiting_reason}
         cs["state"] = {"waiting": w}
@@ -133,20 +133,25 @@ def compute_status(pod: Obj, obs: PodObs, *, now: dt.datetime, host_ip: str, run
     """``gates(container spec, container id) -> (started, ready)``: what probes say of a
     running container (all true without probes)."""
     old = pod.get("status") or {}
-    if old.get("phase") in ("Succeeded", "Failed"):
-        return old
     failures = failures or {}
+    left = deadline_left(pod, int(now.timestamp() * NS))
+    terminal = old.get("phase") if old.get("phase") in ("Succeeded", "Failed") else None
+    over_deadline = terminal is None and left is not None and left <= 0
+    final = terminal is not None or over_deadline
     spec = pod.get("spec") or {}
     stamp = fmt_now(now)
     istate, _, _ = init_state(pod, obs)
     inits = [container_status(pod, c, obs, runtime=runtime, waiting_reason="PodInitializing",
-                              failure=failures.get(c["name"]), backoff=backoff, init=True)
+                              failure=failures.get(c["name"]), backoff=backoff, init=True, final=final)
              for c in spec.get("initContainers") or []]
     mains = [container_status(pod, c, obs, runtime=runtime,
                               waiting_reason="ContainerCreating" if istate == "done" else "PodInitializing",
-                              failure=failures.get(c["name"]), backoff=backoff, init=False, gates=gates)
+                              failure=failures.get(c["name"]), backoff=backoff, init=False, gates=gates,
+                              final=final)
              for c in spec.get("containers") or []]
-    ph = phase(pod, obs)
+    ph = terminal or ("Failed" if over_deadline else phase(pod, obs))
+    if not terminal and over_deadline and phase(pod, obs) == "Succeeded":
+        ph = "Succeeded"
     sandbox = obs.sandbox()
     all_ready = bool(mains) and all(c["ready"] for c in mains)
     prev = {c.get("type"): c for c in old.get("conditions") or []}
@@ -164,6 +169,12 @@ def compute_status(pod: Obj, obs: PodObs, *, now: dt.datetime, host_ip: str, run
                    "qosClass": qos_class(pod)}
     if inits:
         status["initContainerStatuses"] = inits
+    if over_deadline and ph == "Failed":
+        status["reason"] = "DeadlineExceeded"
+        status["message"] = "Pod was active on the node longer than the specified deadline"
+    for key in ("reason", "message"):
+        if terminal and key in old:
+            status[key] = old[key]  # a terminal pod keeps why it ended
     ip = sandbox.ip if sandbox is not None else old.get("podIP")
     if spec.get("hostNetwork"):
         ip = host_ip

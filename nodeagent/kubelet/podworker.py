@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,4 +175,5 @@ class PodWorkers:
                 raise
         if self.volumes is not None:
             self.volumes.remove(str(m["uid"]))
+        shutil.rmtree(specs.log_directory(pod, self.logs_root), ignore_errors=True)
         self.forget(str(m["uid"]))

@@ -229,6 +229,7 @@ def test_pod_runs_with_init_container_and_shared_localhost(cluster: Cluster) -> 
     cluster.kubectl("delete", "pod", name, "--wait=false")
     cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone from the API")
     assert cluster.cri_containers(uid) == []
+    assert not log_dir.exists()
 
 
 def test_job_pod_completes(cluster: Cluster) -> None:
@@ -398,5 +399,16 @@ def test_readiness_and_liveness_probes(cluster: Cluster) -> None:
     cluster.kubectl("exec", name, "--", "rm", "/tmp/alive")
     cs = cluster.wait(lambda: (c := web()).get("restartCount") == 1 and c, "restarted by its liveness probe")
     assert "terminated" in cs["lastState"]
+    cluster.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
+
+
+def test_active_deadline_fails_the_pod(cluster: Cluster) -> None:
+    name = f"late-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, activeDeadlineSeconds=2, containers=[
+        {"name": "main", "image": cluster.image, "command": ["sleep", "3600"]}]))
+    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and (p.get("status") or {}).get("phase") == "Failed"
+                       and "terminated" in p["status"]["containerStatuses"][0]["state"] and p, "deadline exceeded")
+    assert pod["status"]["reason"] == "DeadlineExceeded"
     cluster.kubectl("delete", "pod", name, "--wait=false")
     cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")

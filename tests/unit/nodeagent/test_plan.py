@@ -110,3 +110,17 @@ def test_grace_period_from_spec() -> None:
     pod = new_pod("a", grace=7)
     pod["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
     assert plan_pod(pod, obs(c("a", R)), now_ns=NOW).actions[0].grace == 7
+
+
+def test_active_deadline_kills_and_wakes_up_on_time() -> None:
+    import datetime as dt
+
+    pod = new_pod("a")
+    start = dt.datetime.fromtimestamp(NOW / NS - 5, tz=dt.timezone.utc)
+    pod["status"]["startTime"] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    pod["spec"]["activeDeadlineSeconds"] = 30
+    plan = plan_pod(pod, obs(c("a", R)), now_ns=NOW)
+    assert plan.actions == [] and plan.requeue_after == pytest.approx(25, abs=1)
+    pod["spec"]["activeDeadlineSeconds"] = 3
+    assert plan_pod(pod, obs(c("a", R)), now_ns=NOW).actions == [
+        Action(Kind.STOP_CONTAINER, id="a-0", name="a", grace=30), Action(Kind.STOP_SANDBOX, id="sb1")]

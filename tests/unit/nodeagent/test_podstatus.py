@@ -91,9 +91,11 @@ def test_crash_loop_status() -> None:
 
 
 def test_terminal_status_is_kept_and_transition_times_hold() -> None:
-    pod = new_pod("a", phase="Succeeded")
-    pod["status"]["conditions"] = []
-    assert compute_status(pod, PodObs(), now=T0, host_ip="h") is pod["status"]
+    pod = new_pod("a", phase="Failed")
+    pod["status"].update(reason="DeadlineExceeded", message="m", podIP="10.244.0.9")
+    st = compute_status(pod, obs(c("a", X, code=137), sandbox=False), now=T0, host_ip="h")
+    assert (st["phase"], st["reason"], st["podIP"]) == ("Failed", "DeadlineExceeded", "10.244.0.9")
+    assert st["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 137  # not CrashLoopBackOff
     pod = new_pod("a")
     first = compute_status(pod, obs(c("a", R)), now=T0, host_ip="h")
     pod["status"] = first
@@ -113,3 +115,13 @@ def test_terminal_status_is_kept_and_transition_times_hold() -> None:
 def test_qos_class(resources: list[dict[str, Any]], qos: str) -> None:
     pod = {"spec": {"containers": [{"name": f"c{i}", "resources": r} for i, r in enumerate(resources)]}}
     assert qos_class(pod) == qos
+
+
+def test_active_deadline() -> None:
+    pod = new_pod("a")
+    pod["spec"]["activeDeadlineSeconds"] = 10
+    pod["status"]["startTime"] = "2024-01-02T03:04:00Z"
+    over = compute_status(pod, obs(c("a", R)), now=T0 + dt.timedelta(seconds=11), host_ip="h")
+    assert (over["phase"], over["reason"]) == ("Failed", "DeadlineExceeded")
+    within = compute_status(pod, obs(c("a", R)), now=T0, host_ip="h")
+    assert within["phase"] == "Running" and "reason" not in within
