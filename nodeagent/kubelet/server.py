@@ -61,12 +61,15 @@ class KubeletApi:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
-        app.router.add_get("/healthz", lambda _r: web.Response(text="ok"))
+        app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.container_logs)
         app.router.add_route("*", "/exec/{ns}/{pod}/{container}", self.exec)
         app.router.add_route("*", "/attach/{ns}/{pod}/{container}", self.not_yet)
         app.router.add_route("*", "/portForward/{ns}/{pod}", self.not_yet)
         return app
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.Response(text="ok")
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:

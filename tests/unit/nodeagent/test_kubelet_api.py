@@ -1,0 +1,25 @@
+"""The kubelet API's routing and auth, against an in-process server (no runtime needed)."""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from skiff.nodeagent.kubelet.server import KubeletApi
+
+
+def test_auth_health_and_missing_pod() -> None:
+    async def run() -> None:
+        api = KubeletApi(pods=lambda key: None, cri=None, logs_root="/nonexistent", token="t0k")  # type: ignore[arg-type]
+        async with TestClient(TestServer(api.app())) as client:
+            assert (await client.get("/healthz")).status == 200
+            assert (await client.get("/containerLogs/default/p/c")).status == 401
+            wrong = await client.get("/containerLogs/default/p/c", headers={"Authorization": "Bearer nope"})
+            assert wrong.status == 401
+            auth = {"Authorization": "Bearer t0k"}
+            missing = await client.get("/containerLogs/default/p/c", headers=auth)
+            assert (missing.status, await missing.text()) == (404, 'pods "p" not found')
+            pf = await client.get("/portForward/default/p", headers=auth)
+            assert pf.status == 501 and "portForward" in await pf.text()
+
+    asyncio.run(run())
