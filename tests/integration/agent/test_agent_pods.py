@@ -412,3 +412,16 @@ def test_active_deadline_fails_the_pod(cluster: Cluster) -> None:
     assert pod["status"]["reason"] == "DeadlineExceeded"
     cluster.kubectl("delete", "pod", name, "--wait=false")
     cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
+
+
+def test_host_network_pod(cluster: Cluster) -> None:
+    name = f"hostnet-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, hostNetwork=True, containers=[
+        {"name": "main", "image": cluster.image, "command": ["sleep", "3600"]}]))
+    pod = cluster.wait(lambda: (p := cluster.get("pod", name)) and (p.get("status") or {}).get("phase") == "Running"
+                       and p, "host-network pod Running")
+    assert pod["status"]["podIP"] == pod["status"]["hostIP"] == NODE_ADDR
+    addrs = cluster.kubectl("exec", name, "--", "ip", "-o", "-4", "addr").stdout
+    assert f"inet {NODE_ADDR}/24" in addrs
+    cluster.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
