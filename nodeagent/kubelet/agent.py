@@ -15,6 +15,7 @@ from typing import Any
 
 from skiff.api.resources import find
 from skiff.client import ApiError
+from skiff.machinery.events import WARNING, EventRecorder
 from skiff.machinery.hollow.kubelet import LEASE_NAMESPACE, lease_object, merge_conditions
 from skiff.machinery.informer import Informer
 from skiff.machinery.objects import fmt_micro, key_of, meta, node_name, now_utc
@@ -91,6 +92,8 @@ class Agent:
         self.nodes.add_handler(on_add=lambda _n: self._routes_dirty.set(),
                                on_update=lambda _o, _n: self._routes_dirty.set(),
                                on_delete=lambda _n: self._routes_dirty.set())
+        self.recorder = EventRecorder(client, "kubelet", host=self.name)
+        self.workers.recorder = self.recorder
         self.prober = Prober(cri, on_change=self._enqueue, on_kill=self._probe_kill)
         self.workers.gates = self.prober.gates
         self.registered = asyncio.Event()
@@ -257,6 +260,7 @@ class Agent:
     async def _probe_kill(self, pod: dict[str, Any], cid: str, reason: str) -> None:
         """A failed liveness or start-up probe: stop the container; its restart policy decides."""
         log.info("pod %s: container %s: %s, killing it", key_of(pod), cid[:12], reason)
+        self.recorder.event(pod, WARNING, "Unhealthy", f"{reason}, container will be restarted")
         await self.cri.stop_container(cid, grace_seconds(pod))
         self._enqueue(pod)
 
@@ -310,3 +314,5 @@ class Agent:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.recorder.flush(2.0)
+        await self.recorder.close()

@@ -16,6 +16,7 @@ from typing import Any
 
 from skiff.api.resources import find
 from skiff.client import ApiError
+from skiff.machinery.events import NORMAL, WARNING, NullRecorder
 
 from . import specs
 from .cri import CriClient, rpc_message
@@ -47,6 +48,7 @@ class PodWorkers:
     written: dict[str, dict[str, Any]] = field(default_factory=dict)  # pod uid -> last status written
     volumes: Volumes | None = None
     gates: Any = None  # (container spec, container id) -> (started, ready), from the prober
+    recorder: Any = field(default_factory=NullRecorder)  # the kubelet's events (kubectl describe)
 
     async def sync(self, pod: dict[str, Any]) -> Plan:
         """Converge one pod; returns the last plan (its ``requeue_after`` is the caller's)."""
@@ -95,6 +97,7 @@ class PodWorkers:
         elif a.kind is Kind.START_CONTAINER:
             await self._start(pod, obs, a)
         elif a.kind is Kind.STOP_CONTAINER:
+            self.recorder.event(pod, NORMAL, "Killing", f"Stopping container {a.name}")
             await self.cri.stop_container(a.id, a.grace)
         elif a.kind is Kind.REMOVE_CONTAINER:
             await self.cri.remove_container(a.id)
@@ -107,6 +110,7 @@ class PodWorkers:
 
     def _fail(self, pod: dict[str, Any], name: str, reason: str, message: str) -> StepFailed:
         self.failures.setdefault(str(pod["metadata"]["uid"]), {})[name] = Failure(reason, message)
+        self.recorder.event(pod, WARNING, "Failed", f"Error: {reason}: {message}")
         return StepFailed(f"{name}: {reason}: {message}")
 
     async def _image(self, pod: dict[str, Any], c: dict[str, Any]) -> str:
@@ -115,11 +119,15 @@ class PodWorkers:
         try:
             ref = "" if policy == "Always" else await self.cri.image_ref(image)
             if ref:
+                self.recorder.event(pod, NORMAL, "Pulled", f'Container image "{image}" already present on machine')
                 return ref
             if policy == "Never":
                 raise self._fail(pod, c["name"], "ErrImageNeverPull",
                                  f'Container image "{image}" is not present with pull policy of Never')
-            return await self.cri.pull(image)
+            self.recorder.event(pod, NORMAL, "Pulling", f'Pulling image "{image}"')
+            ref = await self.cri.pull(image)
+            self.recorder.event(pod, NORMAL, "Pulled", f'Successfully pulled image "{image}"')
+            return ref
         except StepFailed:
             raise
         except Exception as exc:  # noqa: BLE001 - the runtime's message is the user's answer
@@ -151,6 +159,7 @@ class PodWorkers:
             cid = await self.cri.create_container(sandbox.id, conf, sconf)
         except Exception as exc:  # noqa: BLE001
             raise self._fail(pod, c["name"], "CreateContainerError", rpc_message(exc)) from None
+        self.recorder.event(pod, NORMAL, "Created", f"Created container {c['name']}")
         try:
             await self.cri.start_container(cid)
         except Exception as exc:  # noqa: BLE001
@@ -161,6 +170,7 @@ class PodWorkers:
                 log.warning("remove container %s after a failed start: %s", cid[:12], rpc_message(rm_exc))
             raise self._fail(pod, c["name"], "RunContainerError", rpc_message(exc)) from None
         self.failures.get(str(pod["metadata"]["uid"]), {}).pop(c["name"], None)
+        self.recorder.event(pod, NORMAL, "Started", f"Started container {c['name']}")
 
     async def _remove(self, pod: dict[str, Any], obs: PodObs) -> None:
         for sb in obs.sandboxes:

@@ -280,6 +280,13 @@ def test_logs_and_exec_through_the_api_server(cluster: Cluster) -> None:
     cluster.wait(lambda: (p := cluster.get("pod", name)) and (p.get("status") or {}).get("phase") == "Running", "pod Running")
     cluster.wait(lambda: cluster.kubectl("logs", name, check=False).stdout == "line-1\nline-2\nline-3\nerr\n",
                  "kubectl logs")
+
+    def reasons() -> list[str]:
+        events = json.loads(cluster.kubectl("get", "events", "-o", "json").stdout)["items"]
+        return [e["reason"] for e in events if e["involvedObject"].get("name") == name
+                and e.get("source", {}).get("component") == "kubelet"]
+
+    cluster.wait(lambda: {"Pulled", "Created", "Started"} <= set(reasons()), "the kubelet's events")
     assert cluster.kubectl("logs", name, "--tail=2").stdout == "line-3\nerr\n"
     stamped = cluster.kubectl("logs", name, "--timestamps", "--tail=1").stdout
     assert stamped.endswith(" err\n") and stamped[:4].isdigit()
