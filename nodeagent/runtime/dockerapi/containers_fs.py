@@ -70,6 +70,9 @@ def _lower_exists(lowers: list[str], rel: str) -> bool:
     return any(os.path.lexists(os.path.join(low, rel)) for low in lowers)
 
 
+_MOUNT_POINTS = {"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
+
+
 def changes_of(upper: Path, lowers: list[str]) -> list[dict[str, Any]]:
     out = []
     for dirpath, dirnames, filenames in os.walk(upper):
@@ -79,6 +82,8 @@ def changes_of(upper: Path, lowers: list[str]) -> list[dict[str, Any]]:
             full = os.path.join(dirpath, name)
             rel = os.path.normpath(os.path.join(rel_dir, name))
             st = os.lstat(full)
+            if "/" + rel in _MOUNT_POINTS and st.st_size == 0 and not _lower_exists(lowers, rel):
+                continue  # made as a bind-mount target (Docker keeps these in its init layer)
             if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                 out.append({"Path": "/" + rel, "Kind": 2})
             elif _lower_exists(lowers, rel):
@@ -95,7 +100,7 @@ async def changes(request: web.Request) -> web.Response:
         lowers = rfs.lower_file.read_text().split(":")
     except OSError:
         lowers = []
-    result = await asyncio.to_thread(changes_of, rfs.upper, lowers)
+    result = sorted(await asyncio.to_thread(changes_of, rfs.upper, lowers), key=lambda c: c["Path"])
     return json_response(result or None)
 
 
@@ -215,7 +220,7 @@ async def commit(request: web.Request) -> web.Response:
     inner["Hostname"] = ""
     cfg["config"] = inner
     try:
-        cfg = apply_changes(cfg, request.query.getall("changes", []))
+        cfg["config"] = apply_changes(cfg["config"], request.query.getall("changes", []))
     except ChangeError as exc:
         raise BadRequest(str(exc)) from None
     pause = c._bool(request, "pause", True) and rec["State"]["Running"] and not rec["State"]["Paused"]

@@ -250,12 +250,16 @@ def start(root: str, cid: str) -> None:
         raise RuntimeError_(f"cannot start a container that has {status.value}" if status == Status.STOPPED
                             else f"cannot start an already {status.value} container")
     fpath = os.path.join(root, cid, "exec.fifo")
-    fd = os.open(fpath, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    # The pidfd first: opening the fifo releases the init, which may run and be gone at once.
     try:
         pidfd = os.pidfd_open(st["pid"])
     except OSError:
-        os.close(fd)
         raise RuntimeError_("cannot start a container that has stopped") from None
+    try:
+        fd = os.open(fpath, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        os.close(pidfd)
+        raise
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)

@@ -235,3 +235,31 @@ def test_sigterm_default_and_stop_timeout(engine: ContainerEngine) -> None:
     assert inspect(engine, name)["State"]["Running"]
     engine.docker("rm", "-f", name)
 
+
+
+def test_diff_commit_export_update(engine: ContainerEngine, tmp_path: Path) -> None:
+    name = unique()
+    image = f"snap-{name}:v1"
+    engine.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
+                  "echo hi > /tmp/new.txt; echo extra >> /etc/passwd; echo ready; sleep 300")
+    try:
+        assert wait_for(lambda: "ready" in engine.docker("logs", name).stdout)
+        assert engine.docker("diff", name).stdout.splitlines() == ["C /etc", "C /etc/passwd", "C /tmp",
+                                                                   "A /tmp/new.txt"]
+        engine.docker("commit", "-c", 'CMD ["cat", "/tmp/new.txt"]', name, image)
+        assert engine.docker("run", "--rm", image).stdout == "hi\n"
+        engine.docker("export", "-o", str(tmp_path / "fs.tar"), name)
+        import tarfile
+
+        with tarfile.open(tmp_path / "fs.tar") as tar:
+            members = {m.name.lstrip("./") for m in tar.getmembers()}
+        assert {"tmp/new.txt", "bin/busybox", "etc/passwd"} <= members
+        engine.docker("update", "--memory", "64m", "--memory-swap", "128m", name)
+        limit = engine.docker("exec", name, "sh", "-c",
+                              "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || "
+                              "cat /sys/fs/cgroup/memory.max").stdout.strip()
+        assert limit == str(64 * 1024 * 1024)
+        assert json.loads(engine.docker("inspect", name).stdout)[0]["HostConfig"]["Memory"] == 64 * 1024 * 1024
+    finally:
+        engine.docker("rm", "-f", name)
+        engine.docker("rmi", image, check=False)
