@@ -172,6 +172,19 @@ class KubeletApi:
             await asyncio.sleep(FOLLOW_POLL)
 
     # -- exec ------------------------------------------------------------------
+    async def _stream_exec(self, ws: web.WebSocketResponse, cid: str, command: list[str], *, tty: bool) -> None:
+        """Interactive exec: CRI ``Exec`` gives the runtime's streaming URL; relay the stream to it."""
+        try:
+            resp = await self.cri.runtime.Exec(pb.ExecRequest(container_id=cid, cmd=command, tty=tty, stdin=True,
+                                                              stdout=True, stderr=not tty), timeout=30)
+        except Exception as exc:  # noqa: BLE001 - the runtime's message is the answer
+            await ws.send_bytes(bytes([ERROR]) + exec_status(0, rpc_message(exc)))
+            return
+        protocols = (ws.ws_protocol,) if ws.ws_protocol else CHANNEL_PROTOCOLS
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(resp.url, protocols=protocols, max_msg_size=0) as upstream:
+                await _relay(ws, upstream)
+
     async def exec(self, request: web.Request) -> web.StreamResponse:
         pod = self._pod(request)
         name = request.match_info["container"]
@@ -183,8 +196,7 @@ class KubeletApi:
             if not command:
                 await ws.send_bytes(bytes([ERROR]) + exec_status(0, "you must specify at least one command"))
             elif request.query.get("tty") in ("1", "true") or request.query.get("stdin") in ("1", "true"):
-                await ws.send_bytes(bytes([ERROR]) + exec_status(
-                    0, "interactive exec (stdin or tty) is not supported by this node agent yet"))
+                await self._stream_exec(ws, c.id, command, tty=request.query.get("tty") in ("1", "true"))
             else:
                 try:
                     res = await self.cri.runtime.ExecSync(pb.ExecSyncRequest(container_id=c.id, cmd=command),
@@ -201,6 +213,24 @@ class KubeletApi:
             pass
         await ws.close()
         return ws
+
+
+async def _relay(a: Any, b: Any) -> None:
+    async def pump(src: Any, dst: Any) -> None:
+        async for msg in src:
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                await dst.send_bytes(msg.data)
+            elif msg.type == aiohttp.WSMsgType.TEXT:
+                await dst.send_str(msg.data)
+            else:
+                break
+        await dst.close()
+
+    tasks = [asyncio.ensure_future(pump(a, b)), asyncio.ensure_future(pump(b, a))]
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def serve(api: KubeletApi, *, host: str, port: int, ssl_ctx: Any) -> web.AppRunner:

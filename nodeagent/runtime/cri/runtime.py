@@ -24,6 +24,7 @@ import grpc
 from skiff.nodeagent.runtime.cri import api_pb2 as pb
 from skiff.nodeagent.runtime.cri import cni as cnimod
 from skiff.nodeagent.runtime.cri.logs import LogCopier
+from skiff.nodeagent.runtime.cri.streaming import StreamingServer
 from skiff.nodeagent.runtime.cri.sandbox import Sandbox, SandboxError, SandboxStore, resolv_conf
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,21 @@ class CriRuntime:
         self.pod_cidr = ""
         self._pulls: dict[str, asyncio.Task[str]] = {}
         self._logs: dict[str, LogCopier] = {}
+        self._streaming: StreamingServer | None = None
+
+    @property
+    def streaming(self) -> StreamingServer:
+        if self._streaming is None:
+            self._streaming = StreamingServer(list(self.containers.runtime_cmd))
+        return self._streaming
+
+    def exec_url(self, req: pb.ExecRequest) -> str:
+        rec = self._rec(req.container_id)
+        if not rec["State"]["Running"]:
+            raise CriError(grpc.StatusCode.FAILED_PRECONDITION, f"Exec: container {req.container_id} is not running")
+        if not req.cmd:
+            raise CriError(grpc.StatusCode.INVALID_ARGUMENT, "Exec: cmd is empty")
+        return self.streaming.exec_url(rec["Id"], list(req.cmd), tty=req.tty, stdin=req.stdin)
 
     @property
     def containers(self) -> Any:

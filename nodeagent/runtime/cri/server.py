@@ -124,6 +124,10 @@ class RuntimeServicer(pbg.RuntimeServiceServicer):
         return await self.rt.exec_sync(request.container_id, list(request.cmd), request.timeout)
 
     @_guard
+    async def Exec(self, request: pb.ExecRequest, context: Any) -> pb.ExecResponse:
+        return pb.ExecResponse(url=self.rt.exec_url(request))
+
+    @_guard
     async def ContainerStats(self, request: pb.ContainerStatsRequest, context: Any) -> pb.ContainerStatsResponse:
         return pb.ContainerStatsResponse(stats=self.rt.container_stats(request.container_id))
 
@@ -215,6 +219,7 @@ def attach_cri(engine: Any, options: CriOptions) -> CriRuntime:
         pbg.add_RuntimeServiceServicer_to_server(RuntimeServicer(rt), server)
         pbg.add_ImageServiceServicer_to_server(ImageServicer(rt), server)
         server.add_insecure_port(f"unix://{path}")
+        await rt.streaming.start()
         await server.start()
         os.chmod(path, 0o600)
         holder["server"] = server
@@ -224,6 +229,7 @@ def attach_cri(engine: Any, options: CriOptions) -> CriRuntime:
         server = holder.pop("server", None)
         if server is not None:
             await server.stop(grace=2)
+        await rt.streaming.stop()
 
     engine.on_startup(start)
     engine.on_shutdown(stop)

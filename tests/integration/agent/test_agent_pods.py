@@ -4,11 +4,16 @@ from the node's podCIDR, a Job's pod completes, and deleting a pod removes its c
 """
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
+import os
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -430,5 +435,53 @@ def test_host_network_pod(cluster: Cluster) -> None:
     assert pod["status"]["podIP"] == pod["status"]["hostIP"] == NODE_ADDR
     addrs = cluster.kubectl("exec", name, "--", "ip", "-o", "-4", "addr").stdout
     assert f"inet {NODE_ADDR}/24" in addrs
+    cluster.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
+
+
+def test_interactive_exec_with_stdin_and_tty(cluster: Cluster) -> None:
+    name = f"inter-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, containers=[
+        {"name": "main", "image": cluster.image, "command": ["sleep", "3600"]}]))
+    cluster.wait(lambda: (p := cluster.get("pod", name)) and (p.get("status") or {}).get("phase") == "Running",
+                 "pod Running")
+    piped = cluster.kubectl("exec", "-i", name, "--", "sh", "-c", "tr a-z A-Z; echo done >&2; exit 4",
+                            input="hello through stdin\n", check=False)
+    assert (piped.returncode, piped.stdout) == (4, "HELLO THROUGH STDIN\n")
+    assert piped.stderr.startswith("done\n")  # then kubectl's own "command terminated with exit code 4"
+    # a terminal on kubectl's side, so -t is honoured end to end
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{cluster.netns}", KUBECTL, "--kubeconfig",
+                             str(cluster.server.kubeconfig), "exec", "-it", name, "--", "sh", "-c",
+                             "[ -t 0 ] && echo is-a-tty; stty size; read line; echo got-$line"],
+                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = b""
+    try:
+        deadline = time.monotonic() + 30
+        sent = False
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            if not sent and b"33 101" in out:
+                os.write(master, b"typed\r")
+                sent = True
+            if b"got-typed" in out:
+                break
+        assert proc.wait(30) == 0, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert b"is-a-tty" in out and b"33 101" in out and b"got-typed" in out, out
     cluster.kubectl("delete", "pod", name, "--wait=false")
     cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
