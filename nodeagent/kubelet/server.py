@@ -4,8 +4,9 @@
 * ``GET /containerLogs/NS/POD/CONTAINER`` reads the CRI log file of the container's
   current (or, with ``previous``, last) attempt and follows it while the container runs.
 * ``/exec/NS/POD/CONTAINER`` speaks the WebSocket channel protocols kubectl ≥ 1.30 and the
-  Python client use (``v5``/``v4.channel.k8s.io``); it runs the command through CRI
-  ``ExecSync``, so output arrives when the command ends and stdin/tty are refused.
+  Python client use (``v5``/``v4.channel.k8s.io``): a command without stdin or tty runs
+  through CRI ``ExecSync`` (output arrives when it ends); with stdin or a tty the stream
+  is relayed to the URL CRI ``Exec`` returns (the runtime's streaming server).
 * ``/attach`` and ``/portForward`` answer 501 with a message saying so.
 
 Every request must carry the cluster's bearer token (the one the API server presents).
