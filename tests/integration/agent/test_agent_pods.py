@@ -297,6 +297,20 @@ def test_logs_and_exec_through_the_api_server(cluster: Cluster) -> None:
     assert stamped.endswith(" err\n") and stamped[:4].isdigit()
     assert cluster.kubectl("logs", name, "--limit-bytes=3").stdout == "lin"
 
+    # the kubernetes Python client's stream() speaks v4.channel.k8s.io
+    script = ("import sys; from kubernetes import client, config; from kubernetes.stream import stream; "
+              "config.load_kube_config(sys.argv[1]); "
+              f"print(stream(client.CoreV1Api().connect_get_namespaced_pod_exec, '{name}', 'default', "
+              "command=['sh', '-c', 'echo from-python'], stdout=True, stderr=True, stdin=False, tty=False), end='')")
+    py = subprocess.run(["nsenter", f"--net=/run/netns/{cluster.netns}", sys.executable, "-c", script,
+                         str(cluster.server.kubeconfig)], capture_output=True, text=True, timeout=60)
+    assert py.stdout == "from-python\n", py.stderr[-2000:]
+    py_logs = subprocess.run(["nsenter", f"--net=/run/netns/{cluster.netns}", sys.executable, "-c",
+                              "import sys; from kubernetes import client, config; config.load_kube_config(sys.argv[1]); "
+                              f"print(client.CoreV1Api().read_namespaced_pod_log('{name}', 'default', tail_lines=1), end='')",
+                              str(cluster.server.kubeconfig)], capture_output=True, text=True, timeout=60)
+    assert py_logs.stdout == "err\n", py_logs.stderr[-2000:]
+
     out = cluster.kubectl("exec", name, "--", "sh", "-c", "echo in-$HOSTNAME; echo oops >&2", check=False)
     assert (out.returncode, out.stdout, out.stderr) == (0, f"in-{name}\n", "oops\n")
     failed = cluster.kubectl("exec", name, "--", "sh", "-c", "exit 3", check=False)
