@@ -172,11 +172,40 @@ async def start(request: web.Request) -> web.StreamResponse:
         return web.Response(status=200)
     h = Hijacked(request, tty=tty)
     await h.start()
+    missing = _missing_executable(m.rootfs(rec).merged, proc_spec)
+    if missing:
+        # What runc prints through dockerd; the CLI shows it and exits 127.
+        msg = (f"OCI runtime exec failed: exec failed: unable to start container process: {missing}: unknown\r\n"
+               .encode())
+        h.write(msg if tty else bytes([1, 0, 0, 0]) + len(msg).to_bytes(4, "big") + msg)
+        ex.exit_code, ex.running = 127, False
+        ex.done.set()
+        pfile.unlink(missing_ok=True)
+        h.close()
+        return h.response()
     try:
         await _run_attached(ex, argv, h, tty=tty, pfile=pfile)
     finally:
         h.close()
     return h.response()
+
+
+def _missing_executable(merged: Path, proc: dict[str, Any]) -> str:
+    """The runtime's lookup, done from outside first so the error reads as Docker's.
+
+    Links are not followed (an absolute link points into the container, not here):
+    anything that exists by that name counts as found, and the runtime decides.
+    """
+    name = proc["args"][0]
+    if "/" in name:
+        base = merged if name.startswith("/") else merged / (proc.get("cwd") or "/").lstrip("/")
+        target = base / name.lstrip("/")
+        return "" if os.path.lexists(target) else f'exec: "{name}": stat {name}: no such file or directory'
+    path = next((e[5:] for e in proc.get("env") or [] if e.startswith("PATH=")), "/usr/bin:/bin")
+    for d in path.split(":"):
+        if d.startswith("/") and os.path.lexists(merged / d.lstrip("/") / name):
+            return ""
+    return f'exec: "{name}": executable file not found in $PATH'
 
 
 async def _reap(ex: ExecInstance, p: subprocess.Popen[bytes], pfile: Path) -> None:

@@ -53,7 +53,9 @@ def test_detached_container_commands(engine: ContainerEngine, tmp_path: Path) ->
     res = engine.docker("exec", "-i", name, "cat", input=b"piped input\n")
     assert res.stdout == "piped input\n"
     res = engine.docker("exec", name, "no-such-command", check=False)
-    assert res.returncode == 127 and "executable file not found" in res.stderr
+    assert res.returncode == 127
+    assert ('OCI runtime exec failed: exec failed: unable to start container process: exec: "no-such-command": '
+            "executable file not found in $PATH: unknown") in res.stdout + res.stderr
 
     top = engine.docker("top", name).stdout
     assert "PID" in top.splitlines()[0] and "sh -c trap" in top
