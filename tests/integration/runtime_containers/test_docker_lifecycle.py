@@ -265,3 +265,49 @@ def test_diff_commit_export_update(engine: ContainerEngine, tmp_path: Path) -> N
     finally:
         engine.docker("rm", "-f", name)
         engine.docker("rmi", image, check=False)
+
+
+def test_attach_and_detach_with_ctrl_p_ctrl_q(engine: ContainerEngine) -> None:
+    """docker run -dit, then docker attach on a real pty: input reaches the shell, ^P^Q detaches."""
+    assert engine.daemon is not None
+    name = unique("att")
+    engine.docker("run", "-dit", "--name", name, "busybox", "sh")
+    env = engine.daemon.env()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child only execs the docker CLI
+        os.execvpe("docker", ["docker", "attach", name], env)
+    out = bytearray()
+    status: list[int] = []
+
+    def saw(token: bytes) -> bool:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                out.extend(os.read(fd, 4096))
+            except OSError:
+                pass
+        return token in out
+
+    def exited() -> bool:
+        saw(b"")
+        got, st = os.waitpid(pid, os.WNOHANG)
+        if got == pid:
+            status.append(st)
+        return bool(status)
+
+    try:
+        # the CLI is attached once the shell answers what we type
+        def answered() -> bool:
+            os.write(fd, b"echo hello-$((2+3))\r")
+            return wait_for(lambda: saw(b"hello-5\r\n"), timeout=1)
+        assert wait_for(answered, timeout=30), bytes(out)
+        os.write(fd, b"\x10\x11")
+        assert wait_for(exited, timeout=30), bytes(out)
+        assert b"read escape sequence" in out
+    finally:
+        if not status:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert inspect(engine, name)["State"]["Running"]  # detaching leaves it running
+    engine.docker("rm", "-f", name)
