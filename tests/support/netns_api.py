@@ -18,7 +18,7 @@ from typing import Any
 CLONE_NEWNET = 0x40000000
 
 
-def _enter(netns: str) -> None:
+def enter_netns(netns: str) -> None:
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
     try:
@@ -33,7 +33,7 @@ class NetnsApi:
         self.server = server.rstrip("/")
         self.token = token
         self.ctx = ssl.create_default_context(cafile=ca_file)
-        self.pool = ThreadPoolExecutor(max_workers=1, initializer=_enter, initargs=(netns,))
+        self.pool = ThreadPoolExecutor(max_workers=1, initializer=enter_netns, initargs=(netns,))
 
     def _get(self, path: str) -> Any:
         req = urllib.request.Request(self.server + path, headers={"Authorization": f"Bearer {self.token}"})

@@ -206,3 +206,43 @@ def test_create_in_unknown_sandbox_is_not_found(network: Cri) -> None:
         network.runtime.CreateContainer(pb.CreateContainerRequest(
             pod_sandbox_id="nosuch", config=container_config("x", network, "true")), timeout=10)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_exec_streams_through_the_url_exec_returns(network: Cri, tmp_path: Path) -> None:
+    import asyncio
+
+    import aiohttp
+
+    cri = network
+    sconf = sandbox_config("stream", tmp_path / "logs")
+    sid = cri.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=sconf), timeout=60).pod_sandbox_id
+    try:
+        cid = run_container(cri, sid, sconf, container_config("main", cri, "exec sleep 1000"))
+        url = cri.runtime.Exec(pb.ExecRequest(container_id=cid, cmd=["sh", "-c", "cat; echo bye >&2; exit 5"],
+                                              stdin=True, stdout=True, stderr=True), timeout=10).url
+        assert url.startswith("http://127.0.0.1:")
+
+        async def talk() -> dict[int, bytes]:
+            got: dict[int, bytes] = {}
+            async with aiohttp.ClientSession() as s, s.ws_connect(url, protocols=("v5.channel.k8s.io",)) as ws:
+                assert ws.protocol == "v5.channel.k8s.io"
+                await ws.send_bytes(b"\x00piped\n")
+                await ws.send_bytes(b"\xff\x00")  # v5: close stdin
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        got[msg.data[0]] = got.get(msg.data[0], b"") + msg.data[1:]
+            return got
+
+        # the streaming server listens on the loopback of the engine's namespace: talk from a
+        # thread that entered it
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tests.support.netns_api import enter_netns
+
+        with ThreadPoolExecutor(1, initializer=enter_netns, initargs=(cri.netns,)) as pool:
+            got = pool.submit(lambda: asyncio.run(asyncio.wait_for(talk(), 30))).result()
+        assert (got[1], got[2]) == (b"piped\n", b"bye\n")
+        assert json.loads(got[3])["details"]["causes"] == [{"reason": "ExitCode", "message": "5"}]
+    finally:
+        cri.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sid), timeout=60)
+        cri.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid), timeout=60)
