@@ -372,10 +372,37 @@ async def exec_(cli: Cli, args: argparse.Namespace) -> int:
     meta = pod["metadata"]
     req = rq.Request("GET", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/exec", tuple(query))
     ws = await cli.api.websocket(req, protocols=EXEC_PROTOCOLS)
+    saved = _raw_terminal(cli.stdin) if tty else None
     try:
+        if tty:
+            await _send_size(cli, ws)
         return await _pump(cli, ws, send_stdin=args.stdin)
     finally:
+        if saved is not None:
+            import termios
+
+            termios.tcsetattr(cli.stdin.fileno(), termios.TCSADRAIN, saved)
         await ws.close()
+
+
+def _raw_terminal(stream: Any) -> Any:
+    """Put the local terminal in raw mode for ``-t`` (the remote pty interprets keys), as kubectl does."""
+    import termios
+    import tty as ttymod
+
+    fd = stream.fileno()
+    saved = termios.tcgetattr(fd)
+    ttymod.setraw(fd, termios.TCSANOW)  # TCSAFLUSH would drop what was typed already
+    return saved
+
+
+async def _send_size(cli: Cli, ws: aiohttp.ClientWebSocketResponse) -> None:
+    """The terminal's size on the resize channel, so the remote pty starts with it."""
+    try:
+        cols, rows = os.get_terminal_size(cli.stdin.fileno())
+    except (OSError, ValueError, AttributeError):
+        return
+    await ws.send_bytes(bytes([RESIZE]) + json.dumps({"Width": cols, "Height": rows}).encode())
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -419,18 +446,37 @@ async def _pump(cli: Cli, ws: aiohttp.ClientWebSocketResponse, *, send_stdin: bo
 
 
 async def _feed_stdin(cli: Cli, ws: aiohttp.ClientWebSocketResponse, *, v5: bool) -> None:
-    loop = asyncio.get_running_loop()
+    """Send stdin until its end (then, in v5, close the remote stdin). A real file descriptor is
+    watched by the event loop, never read in a thread, so the command's end stops it at once."""
     fd = _fileno(cli.stdin)
+    if fd is None:  # an in-memory stream (tests)
+        for line in cli.stdin:
+            await ws.send_bytes(bytes([STDIN]) + line.encode())
+    else:
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[bytes] = asyncio.Queue()
 
-    def read() -> bytes:
-        # the real stdin is read raw, so a pipe's bytes pass unchanged; test streams give text
-        return os.read(fd, 65536) if fd is not None else cli.stdin.readline().encode()
+        def readable() -> None:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            chunks.put_nowait(data)
+            if not data:
+                loop.remove_reader(fd)
 
-    while True:
-        raw = await loop.run_in_executor(None, read)
-        if not raw:
-            break
-        await ws.send_bytes(bytes([STDIN]) + raw)
+        try:
+            loop.add_reader(fd, readable)
+        except (PermissionError, ValueError):  # a regular file cannot be watched: read it whole
+            chunks.put_nowait(os.read(fd, 1 << 24))
+            chunks.put_nowait(b"")
+        try:
+            while data := await chunks.get():
+                await ws.send_bytes(bytes([STDIN]) + data)
+        finally:
+            loop.remove_reader(fd)
     if v5:
         await ws.send_bytes(bytes([CLOSE, STDIN]))
 

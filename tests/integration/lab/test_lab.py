@@ -146,6 +146,15 @@ def test_logs_and_exec_through_kubectl_and_skiffctl(lab_cluster: Lab) -> None:
         # kubectl 1.33 also logs its websocket's close on stderr; the message itself must match
         assert s.stderr in k.stderr, (args, k.stderr, s.stderr)
     assert k.returncode == 3 and k.stdout == "out\n"
+    # exec -it on a real terminal (script(1) gives both tools a pty of 33x91): same screen, same code
+    pod = lab_cluster.json("get", "pods", "-l", "app=web")["items"][0]["metadata"]["name"]
+    typed = "echo hi-from-$HOSTNAME; stty size; exit 4\n"
+    screens = []
+    for tool in (KUBECTL, f"{sys.executable} -m skiff.cli.main"):
+        p = subprocess.run(["script", "-qec", f"stty cols 91 rows 33; {tool} exec -it {pod} -- sh", "/dev/null"],
+                           input=typed, capture_output=True, text=True, env=env, timeout=60)
+        screens.append((p.returncode, p.stdout.replace("\r", "").splitlines()[-3:]))
+    assert screens[0] == screens[1] == (4, [f"hi-from-{pod}", "33 91", "command terminated with exit code 4"]), screens
 
 
 def _pod_exec(lab_cluster: Lab, pod: str, script: str) -> str:
