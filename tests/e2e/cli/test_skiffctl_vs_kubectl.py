@@ -230,7 +230,9 @@ def test_create_generators_and_errors(pair: Pair) -> None:
     pair.same("create", "secret", "generic", "s1", "--from-literal=k=v")
     pair.same("create", "deployment", "d2", "--image=busybox:1.36", "--dry-run=client", "-o", "yaml")
     pair.same("get", "cm", "c1", "-o", "yaml")
-    pair.same("describe", "cm", "c1")
+    # kubectl prints a ConfigMap's Data in Go's map order (random): describe one with a single key
+    pair.same("create", "configmap", "c2", "--from-literal=only=1")
+    pair.same("describe", "cm", "c2")
     pair.same("describe", "secret", "s1")
     pair.same("create", "-f", "-", stdin=app())
     pair.same("create", "-f", "-", stdin=app())  # AlreadyExists, named by source
@@ -245,7 +247,7 @@ def test_create_generators_and_errors(pair: Pair) -> None:
                                                           "data: {k: w}\n")
     pair.same("wait", "--for=jsonpath={.data.k}=w", "cm/ssa", "--timeout=10s")
     pair.same("wait", "--for=condition=Available", "deploy/d1", "--timeout=1s")
-    pair.same("delete", "cm", "c1", "ssa")
+    pair.same("delete", "cm", "c1", "c2", "ssa")
 
 
 def test_describe_and_discovery(pair: Pair) -> None:

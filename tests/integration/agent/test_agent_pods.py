@@ -381,7 +381,9 @@ def test_volumes_empty_dir_config_map_secret_host_path(cluster: Cluster, tmp_pat
     assert (vol_root / "emptyDir" / "shared" / "f").read_text() == "shared-data\n"
     cluster.kubectl("delete", "pod", name, "--wait=false")
     cluster.wait(lambda: cluster.get("pod", name) is None, "pod gone")
-    assert not vol_root.exists() and (host_dir / "from-host").exists()
+    # the agent removes a deleted pod's volumes after its containers, as the kubelet does: wait for it
+    cluster.wait(lambda: not vol_root.exists(), "the pod's volumes removed")
+    assert (host_dir / "from-host").exists()
     cluster.kubectl("delete", "configmap,secret", name)
 
 
