@@ -25,6 +25,7 @@ import ctypes
 import os
 import secrets
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -158,6 +159,8 @@ def main() -> int:
     ap.add_argument("--naive-services", type=int, default=100, help="size the naive peer really runs at")
     ap.add_argument("--backend", choices=["auto", "nft", "legacy"], default="auto")
     args = ap.parse_args()
+    # a SIGTERM (timeout, Ctrl-C from a supervisor) must still run the cleanup of our namespaces
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     backend = Backend(args.backend)
     sizes = [int(s) for s in args.sizes.split(",")]
     naive_row = measure(args.naive_services, args.endpoints, backend, naive=True)
