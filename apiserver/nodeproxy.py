@@ -10,7 +10,6 @@ them; the SPDY upgrade of older kubectl is refused with a clear message).
 """
 from __future__ import annotations
 
-import asyncio
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from skiff.api.resources import by_kind
+from skiff.machinery.websocket import relay
 
 from . import status
 from .paths import Target
@@ -135,23 +135,5 @@ class NodeProxy:
                 raise status.StatusError(502, "BadGateway", f"cannot open the stream on the node agent: {exc}") from exc
             ws = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), max_msg_size=0)
             await ws.prepare(request)
-            await _relay(ws, upstream)
+            await relay(ws, upstream)
             return ws
-
-
-async def _relay(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
-    async def pump(src: Any, dst: Any) -> None:
-        async for msg in src:
-            if msg.type == aiohttp.WSMsgType.BINARY:
-                await dst.send_bytes(msg.data)
-            elif msg.type == aiohttp.WSMsgType.TEXT:
-                await dst.send_str(msg.data)
-            else:
-                break
-        await dst.close()
-
-    tasks = [asyncio.create_task(pump(client, upstream)), asyncio.create_task(pump(upstream, client))]
-    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)

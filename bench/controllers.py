@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from skiff.api.resources import find  # noqa: E402
 from skiff.client import ApiClient  # noqa: E402
 from skiff.machinery.objects import is_pod_ready  # noqa: E402
+from tests.support.engine import stop_process  # noqa: E402
 from tests.support.server import SKIFF, skiff_server  # noqa: E402
 
 PODS = find("pods")
@@ -192,16 +192,6 @@ def start_hollow(kubeconfig: Path, nodes: int, log: Path) -> subprocess.Popen[by
                                 stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
 
 
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def report(res: dict[str, Any]) -> None:
     r = res["replicas"]
     ref_create = max(r - KCM_BURST, 0) / KCM_QPS
@@ -244,7 +234,7 @@ def main() -> int:
             try:
                 res = asyncio.run(run(str(server.kubeconfig), args))
             finally:
-                stop_process(hollow)
+                stop_process(hollow, 20)
     print(f"host: {os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after "
           "(other work on the machine slows every figure)")
     report(res)

@@ -31,6 +31,7 @@ from skiff.client import ApiClient  # noqa: E402
 from skiff.machinery.hollow.kubelet import NodeShape, node_object, node_status  # noqa: E402
 from skiff.machinery.objects import now_utc  # noqa: E402
 from skiff.scheduler.runner import Scheduler, SchedulerOptions  # noqa: E402
+from tests.support.engine import stop_process  # noqa: E402
 from tests.support.server import skiff_server  # noqa: E402
 
 K8S_FLOOR = 680.0  # scheduler_perf SchedulingBasic/5000Nodes_10000Pods threshold (pods/s)
@@ -94,12 +95,7 @@ def start_probe(kubeconfig: str, out: Path) -> subprocess.Popen[bytes]:
 
 
 def stop_probe(proc: subprocess.Popen[bytes], out: Path) -> list[float]:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc, 30)
     try:
         return [float(x) for x in out.read_text().split()]
     except OSError:

@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from skiff.machinery.websocket import relay
 from skiff.nodeagent.runtime.cri import api_pb2 as pb
 
 from . import logs as logmod
@@ -184,7 +185,7 @@ class KubeletApi:
         protocols = (ws.ws_protocol,) if ws.ws_protocol else CHANNEL_PROTOCOLS
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(resp.url, protocols=protocols, max_msg_size=0) as upstream:
-                await _relay(ws, upstream)
+                await relay(ws, upstream)
 
     async def exec(self, request: web.Request) -> web.StreamResponse:
         pod = self._pod(request)
@@ -214,24 +215,6 @@ class KubeletApi:
             pass
         await ws.close()
         return ws
-
-
-async def _relay(a: Any, b: Any) -> None:
-    async def pump(src: Any, dst: Any) -> None:
-        async for msg in src:
-            if msg.type == aiohttp.WSMsgType.BINARY:
-                await dst.send_bytes(msg.data)
-            elif msg.type == aiohttp.WSMsgType.TEXT:
-                await dst.send_str(msg.data)
-            else:
-                break
-        await dst.close()
-
-    tasks = [asyncio.ensure_future(pump(a, b)), asyncio.ensure_future(pump(b, a))]
-    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for t in pending:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def serve(api: KubeletApi, *, host: str, port: int, ssl_ctx: Any) -> web.AppRunner:

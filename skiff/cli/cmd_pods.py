@@ -253,21 +253,19 @@ async def _resolve(cli: Cli, target: str, timeout: float, *, announce: bool, bui
     """The pod a target names. ``builder_errors``: kubectl logs reports a missing object through its
     resource builder (``error: error from server (NotFound): ... not found in namespace "ns"``)."""
     res, name = PODS, target
-    if "/" in target or builder_errors:
-        if "/" in target:
-            kind, _, name = target.partition("/")
-            res = await cli.resource(kind)
-        try:
-            if res.kind != "Pod":
-                return await _first_pod(cli, res, name, timeout, announce=announce)
-            return dict(await cli.api.get(PODS, name, namespace=cli.namespace))
-        except ApiError as e:
-            if e.code != 404 or not builder_errors:
-                raise
-            what = f"{res.plural}.{res.group}" if res.group else res.plural
-            raise CommandError(f'error from server (NotFound): {what} "{name}" not found in namespace '
-                               f'"{cli.namespace}"') from e
-    return dict(await cli.api.get(PODS, name, namespace=cli.namespace))
+    if "/" in target:
+        kind, _, name = target.partition("/")
+        res = await cli.resource(kind)
+    try:
+        if res.kind != "Pod":
+            return await _first_pod(cli, res, name, timeout, announce=announce)
+        return dict(await cli.api.get(PODS, name, namespace=cli.namespace))
+    except ApiError as e:
+        if e.code != 404 or not builder_errors:
+            raise
+        what = f"{res.plural}.{res.group}" if res.group else res.plural
+        raise CommandError(f'error from server (NotFound): {what} "{name}" not found in namespace '
+                           f'"{cli.namespace}"') from e
 
 
 async def logs(cli: Cli, args: argparse.Namespace) -> int:

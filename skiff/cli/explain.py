@@ -20,12 +20,8 @@ class FieldNotFound(Exception):
         self.partial = partial
 
 
-def _truthy(v: Any) -> bool:
-    """Go template truthiness: empty maps, lists and strings, zero, nil and false are false."""
-    return bool(v) if not isinstance(v, bool) else v
-
-
 def _map_props(v: Any) -> bool:
+    """A non-empty schema for additionalProperties (Go templates skip `true` and `{}` alike)."""
     return isinstance(v, dict) and bool(v)
 
 
@@ -97,12 +93,12 @@ class Explainer:
         return None
 
     def type_guess(self, s: Schema) -> str:
-        if _truthy(s.get("items")):
+        if s.get("items"):
             return "[]" + self.type_guess(s["items"])
         if _map_props(s.get("additionalProperties")):
             return "map[string]" + self.type_guess(s["additionalProperties"])
         all_of = s.get("allOf") or []
-        if all_of and not _truthy(s.get("properties")) and len(all_of) == 1:
+        if all_of and not s.get("properties") and len(all_of) == 1:
             return self.type_guess(all_of[0])
         if s.get("$ref"):
             ref = s["$ref"]
@@ -135,14 +131,14 @@ class Explainer:
         out = (str(s["description"]) + "\n") if s.get("description") else ""
         for sub in s.get("allOf") or []:
             out += self.description(sub)
-        if _truthy(s.get("items")):
+        if s.get("items"):
             out += self.description(s["items"])
         if _map_props(s.get("additionalProperties")):
             out += self.description(s["additionalProperties"])
         return out
 
     @staticmethod
-    def external_docs(s: Schema, level_indent: int = 0) -> str:
+    def external_docs(s: Schema) -> str:
         docs = s.get("externalDocs") or {}
         if not docs:
             return ""
@@ -167,7 +163,7 @@ class Explainer:
                 out += self.field_list(props[name], level + 1, recursive, history)
         for sub in resolved.get("allOf") or []:
             out += self.field_list(sub, level, recursive, history)
-        if _truthy(resolved.get("items")):
+        if resolved.get("items"):
             out += self.field_list(resolved["items"], level, recursive, history)
         if _map_props(resolved.get("additionalProperties")):
             out += self.field_list(resolved["additionalProperties"], level, recursive, history)
@@ -214,7 +210,7 @@ class Explainer:
             if len(path) == 1:
                 head = f"FIELD: {path[0]} <{self.type_guess(sub)}>\n" + self.enum(sub, long=True, limit=-1) + "\n\n"
             return head + self.output(sub, path[1:], recursive, frozenset())
-        if _truthy(resolved.get("items")):
+        if resolved.get("items"):
             return self.output(resolved["items"], path, recursive, history)
         if _map_props(resolved.get("additionalProperties")):
             return self.output(resolved["additionalProperties"], path, recursive, history)

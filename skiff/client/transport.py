@@ -9,6 +9,7 @@ server's ``Status`` dict. ``watch`` is an async iterator of ``(type, object)``; 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import ssl
 import tempfile
@@ -252,22 +253,17 @@ class ApiClient:
 
     async def stream(self, req: rq.Request) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Send a watch request and decode its newline-delimited JSON events."""
-        session = self._session_or_new()
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout)
-        async with session.request(req.method, self._url(req), params=list(req.query) or None,
-                                   headers=dict(req.headers), timeout=timeout,
-                                   server_hostname=self.config.tls_server_name) as resp:
-            if resp.status >= 300:
-                raise_for_status(resp.status, await resp.read())
-            buf = b""
-            async for chunk in resp.content.iter_any():
+        buf = b""
+        # closing this generator early (a watcher that stops) closes the response at once
+        async with contextlib.aclosing(self.stream_bytes(req)) as chunks:
+            async for chunk in chunks:
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
                     if line.strip():
                         yield decode_event(line)
-            if buf.strip():
-                yield decode_event(buf)
+        if buf.strip():
+            yield decode_event(buf)
 
     async def stream_bytes(self, req: rq.Request) -> AsyncIterator[bytes]:
         """Send and yield the body as it arrives (``pods/log?follow=true``); raise ``ApiError`` on failure."""

@@ -27,6 +27,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from skiff.cmd import lab_topology as topo
 
@@ -343,9 +344,23 @@ def _start_services(t: topo.Topology, data: Path, procs: list[Proc], logs: Path,
         raise LabError(f"creating kube-system/kube-dns failed: {r.stderr.strip()}")
 
 
+def usable_nodes(items: list[dict[str, Any]]) -> dict[str, str]:
+    """Node name -> podCIDR of the nodes a Deployment can use now: Ready, with a podCIDR, and
+    without the node lifecycle controller's ``node.kubernetes.io/*`` taints (which keep
+    ordinary pods off a node that just joined). Pure."""
+    out = {}
+    for n in items:
+        spec, st = n.get("spec") or {}, n.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
+        tainted = any(str(t.get("key", "")).startswith("node.kubernetes.io/") for t in spec.get("taints") or [])
+        if ready and not tainted and spec.get("podCIDR"):
+            out[n["metadata"]["name"]] = str(spec["podCIDR"])
+    return out
+
+
 def _wait_nodes_ready(kc: Path, names: list[str], procs: list[Proc], deadline: float,
                       logs: Path) -> dict[str, str]:
-    """Until every node reports Ready through the API (as ``kubectl get nodes`` would show it).
+    """Until every node is usable through the API (as ``kubectl get nodes`` would show it).
     Returns each node's podCIDR."""
     import asyncio
 
@@ -355,33 +370,25 @@ def _wait_nodes_ready(kc: Path, names: list[str], procs: list[Proc], deadline: f
     nodes_res = find("nodes")
     assert nodes_res is not None
 
-    async def ready() -> dict[str, str]:
+    async def poll() -> dict[str, str]:
         async with ApiClient.from_kubeconfig(str(kc)) as api:
-            items = (await api.list(nodes_res)).get("items") or []
-        # Ready, and the node lifecycle controller has lifted its not-ready taint (which keeps
-        # ordinary pods off a node that just joined)
-        return {n["metadata"]["name"]: str((n.get("spec") or {}).get("podCIDR") or "") for n in items
-                if any(c.get("type") == "Ready" and c.get("status") == "True"
-                       for c in (n.get("status") or {}).get("conditions") or [])
-                and not any(str(t.get("key", "")).startswith("node.kubernetes.io/")
-                            for t in (n.get("spec") or {}).get("taints") or [])
-                and (n.get("spec") or {}).get("podCIDR")}
+            while True:
+                try:
+                    found = usable_nodes((await api.list(nodes_res)).get("items") or [])
+                except Exception:  # noqa: BLE001 - the server may still be starting its watch caches
+                    found = {}
+                missing = set(names) - set(found)
+                if not missing:
+                    return found
+                for p in procs:
+                    if not p.alive():
+                        raise LabError(f"{p.role} exited:\n{_tail(logs / f'{p.role}.log')}")
+                if time.monotonic() > deadline:
+                    raise LabError(f"nodes {sorted(missing)} are not Ready in time:\n"
+                                   + "\n".join(_tail(logs / f"{n}.log", 5) for n in sorted(missing)))
+                await asyncio.sleep(0.5)
 
-    while True:
-        try:
-            found = asyncio.run(ready())
-        except Exception:  # noqa: BLE001 - the server may still be starting its watch caches
-            found = {}
-        missing = set(names) - set(found)
-        if not missing:
-            return found
-        for p in procs:
-            if not p.alive():
-                raise LabError(f"{p.role} exited:\n{_tail(logs / f'{p.role}.log')}")
-        if time.monotonic() > deadline:
-            raise LabError(f"nodes {sorted(missing)} are not Ready in time:\n"
-                           + "\n".join(_tail(logs / f"{n}.log", 5) for n in sorted(missing)))
-        time.sleep(0.5)
+    return asyncio.run(poll())
 
 
 def _build_images(t: topo.Topology, log: Path) -> None:

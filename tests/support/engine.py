@@ -39,7 +39,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``: how tests and benches stop what they started."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -148,7 +149,7 @@ def skiff_daemon(workdir: Path, *, args: tuple[str, ...] = (), timeout: float = 
         wait_for(lambda: _ping(sock), timeout=timeout, what="skiff daemon /_ping", proc=proc, log=log)
         yield RunningDaemon(root=root, socket=sock, docker_config=cfg, process=proc, log=log)
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 # -------------------------------------------------------------------------- registry
@@ -338,7 +339,7 @@ def docker_registry(workdir: Path, *, htpasswd: dict[str, str] | None = None,
         yield RunningRegistry(host=f"{bind}:{port}", netns=netns, storage=storage, process=proc, log=log,
                               tls=tls, ca=ca, users=dict(htpasswd or (token.users if token else {})))
     finally:
-        _stop(proc)
+        stop_process(proc)
         if token is not None:
             token.stop()
 

@@ -9,7 +9,6 @@ import ipaddress
 import json
 import os
 import select
-import signal
 import struct
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from tests.support.engine import (
     network_namespace,
     push_test_images,
     skiff_daemon,
+    stop_process,
     wait_for,
 )
 from tests.support.netns_api import NetnsApi
@@ -121,16 +121,6 @@ def api_path(args: tuple[str, ...]) -> str | None:
     return f"{base}/{rest[1]}{query}" if len(rest) == 2 else base + query
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     work = tmp_path_factory.mktemp("agent")
@@ -158,7 +148,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                         c.close()
                     finally:
                         if agent is not None:
-                            _stop(agent)
+                            stop_process(agent, 20)
                         remove_everything(sock, d)
         finally:
             unmount_all(work)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.agent.test_agent_pods import Cluster, _stop, node_ready, pod_manifest
+from tests.integration.agent.test_agent_pods import Cluster, node_ready, pod_manifest
 from tests.support.cri import remove_everything, unmount_all
-from tests.support.engine import docker_registry, network_namespace, push_test_images, skiff_daemon
+from tests.support.engine import docker_registry, network_namespace, push_test_images, skiff_daemon, stop_process
 from tests.support.server import skiff_server
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ class Solo:
 
     def stop(self) -> None:
         if self.agent is not None:
-            _stop(self.agent)
+            stop_process(self.agent, 20)
 
 
 def engine_pids(root: Path) -> list[int]:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.agent.test_agent_pods import KUBECTL, Cluster, _stop, node_ready, pod_manifest
+from tests.integration.agent.test_agent_pods import Cluster, node_ready, pod_manifest
 from tests.support.cri import remove_everything, unmount_all
 from tests.support.engine import docker_registry, free_port, network_namespace, push_test_images, skiff_daemon, \
-    wait_for
+    stop_process, wait_for
 from tests.support.server import skiff_server
 
 pytestmark = pytest.mark.integration
@@ -73,7 +73,7 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
                             stdout=out, stderr=subprocess.STDOUT))
                     clusters[node] = Cluster(ns, server, d, sock, f"{reg.host}/busybox:latest", log)
                 # agents stop before their engines are emptied (callbacks run last-in first-out)
-                stack.callback(lambda: [_stop(a) for a in agents])
+                stack.callback(lambda: [stop_process(a, 20) for a in agents])
                 a = clusters["node-a"]
                 for node in IPS:
                     a.wait(lambda n=node: (o := a.get("node", n)) and node_ready(o)
@@ -82,7 +82,7 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
                 yield TwoNodes(a, {"node-a": ns_a, "node-b": ns_b})
         finally:
             for p in agents:
-                _stop(p)
+                stop_process(p, 20)
             unmount_all(work)
             subprocess.run(["ip", "netns", "del", ns_b], check=False)
 
