@@ -12,6 +12,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from skiff.api import fielderrors, validation
+from skiff.api.defaults import add_default_tolerations
 from skiff.api.resources import Resource
 
 from . import status
@@ -33,6 +34,10 @@ def _raise_invalid(res: Resource, obj: Obj, errors: list[fielderrors.FieldError]
 
 
 async def admit_create(reg: "Registry", res: Resource, obj: Obj, opts: "WriteOptions") -> Obj:
+    if res.kind == "Pod" and isinstance(obj.get("spec"), dict):
+        # before the defaults, which add Kubernetes' 300 s only where nothing tolerates the taints
+        not_ready, unreachable = reg.default_toleration_seconds
+        add_default_tolerations(obj["spec"], not_ready_seconds=not_ready, unreachable_seconds=unreachable)
     validation.apply_defaults(res, obj)
     if res.kind == "Namespace":
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])

@@ -43,6 +43,7 @@ class ApiServer:
     compaction_interval: float = 300.0
     watch_cache_size: int = 50000
     agent_token: str | None = None  # presented to node agents when proxying logs/exec
+    default_toleration_seconds: tuple[int, int] = (300, 300)  # not-ready, unreachable
     store: Store = field(init=False)
     cache: WatchCache = field(init=False)
     registry: Registry = field(init=False)
@@ -53,7 +54,7 @@ class ApiServer:
         self.store = Store(self.etcd_endpoints)
         await self.store.connect()
         self.cache = WatchCache(self.store, capacity=self.watch_cache_size)
-        self.registry = Registry(self.store, self.cache)
+        self.registry = Registry(self.store, self.cache, default_toleration_seconds=self.default_toleration_seconds)
         await self._bootstrap()
         await self.cache.start()
         await self._bootstrap_kubernetes_service()

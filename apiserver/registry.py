@@ -70,10 +70,13 @@ def decode_continue(token: str) -> tuple[int, str]:
 
 
 class Registry:
-    def __init__(self, store: Store, cache: WatchCache, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, store: Store, cache: WatchCache, *, clock: Callable[[], dt.datetime] = utcnow,
+                 default_toleration_seconds: tuple[int, int] = (300, 300)) -> None:
         self.store = store
         self.cache = cache
         self.clock = clock
+        # (not-ready, unreachable): what admission gives pods that tolerate neither taint
+        self.default_toleration_seconds = default_toleration_seconds
 
     # -- keys --------------------------------------------------------------------------
     @staticmethod

@@ -21,10 +21,9 @@ from skiff.api.schema import Node, Shape
 Obj = dict[str, Any]
 
 DEFAULT_MODE = 0o644  # 420: secret, configMap, downwardAPI and projected volumes
-NOT_READY_TOLERATIONS = [
-    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-]
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+DEFAULT_TOLERATION_SECONDS = 300  # kube-apiserver's --default-{not-ready,unreachable}-toleration-seconds
 
 
 def _d(parent: Obj, key: str) -> Obj:
@@ -210,13 +209,7 @@ def _pod(obj: Obj) -> None:
     if spec.get("priority") is None and not spec.get("priorityClassName"):
         spec["priority"] = 0
     _set(spec, "preemptionPolicy", "PreemptLowerPriority")
-    tols = spec.get("tolerations")
-    tols = tols if isinstance(tols, list) else []
-    for t in NOT_READY_TOLERATIONS:
-        if not any(isinstance(x, dict) and x.get("key") == t["key"] and x.get("effect") in ("NoExecute", None, "")
-                   and (x.get("operator") in ("Exists", None, "")) for x in tols):
-            tols.append(dict(t))
-    spec["tolerations"] = tols
+    add_default_tolerations(spec)
     # The pod strategy starts every pod Pending with its QoS class.
     status = _d(obj, "status")
     _set(status, "phase", "Pending")
@@ -495,6 +488,20 @@ def _refs(s: Any) -> list[str]:
         for v in s:
             out += _refs(v)
     return out
+
+
+def add_default_tolerations(spec: Obj, *, not_ready_seconds: int = DEFAULT_TOLERATION_SECONDS,
+                            unreachable_seconds: int = DEFAULT_TOLERATION_SECONDS) -> None:
+    """The DefaultTolerationSeconds admission plugin: a pod that does not tolerate the
+    not-ready/unreachable NoExecute taints gets tolerations for them, so it is evicted from a
+    lost node after that many seconds. Already-present tolerations of those keys are kept."""
+    tols = spec.get("tolerations")
+    tols = tols if isinstance(tols, list) else []
+    for key, seconds in ((NOT_READY_TAINT, not_ready_seconds), (UNREACHABLE_TAINT, unreachable_seconds)):
+        if not any(isinstance(x, dict) and x.get("key") == key and x.get("effect") in ("NoExecute", None, "")
+                   and (x.get("operator") in ("Exists", None, "")) for x in tols):
+            tols.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds})
+    spec["tolerations"] = tols
 
 
 def apply_defaults(resource: Resource, obj: Obj) -> None:

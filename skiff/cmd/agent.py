@@ -68,11 +68,30 @@ def labels_from_args(items: list[str]) -> dict[str, str]:
     return out
 
 
-def start_engine(root: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    """``skiff daemon --cri`` under ROOT/engine; returns it and its CRI endpoint once it serves."""
+def serving(sock: Path) -> bool:
+    """Whether something accepts connections on the unix socket ``sock``."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(2)
+        s.connect(str(sock))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def start_engine(root: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes] | None, str]:
+    """``skiff daemon --cri`` under ROOT/engine; returns it and its CRI endpoint once it serves.
+
+    An engine that still serves there (its agent was killed, the engine and its containers were
+    not) is used as it is: ``None`` is returned for the process, and it is left running on exit."""
     eng = root / "engine"
     eng.mkdir(parents=True, exist_ok=True)
     cri = eng / "cri.sock"
+    if serving(cri):
+        log.info("using the engine that already serves %s", cri)
+        return None, f"unix://{cri}"
     if cri.exists():
         cri.unlink()
     logf = open(eng / "engine.log", "ab")

@@ -274,7 +274,8 @@ def up(args: argparse.Namespace) -> int:
         server = [sys.executable, "-m", "skiff.cmd.main", "server", "--data-dir", str(data),
                   "--listen", f"{t.server.ip}:{topo.API_PORT}", "--listen-fd", str(host_sock.fileno()),
                   # a lab reacts faster than Kubernetes' defaults (40 s, 300 s) to a node it lost
-                  "--node-monitor-grace-period", "20", "--pod-eviction-timeout", "30"]
+                  "--node-monitor-grace-period", "20", "--pod-eviction-timeout", "30",
+                  "--default-not-ready-toleration-seconds", "30", "--default-unreachable-toleration-seconds", "30"]
         kc = data / "kubeconfig"
         kc.unlink(missing_ok=True)
         procs.append(spawn("server", _in_ns(t.server.netns, server), logs / "server.log",

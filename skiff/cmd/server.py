@@ -23,6 +23,16 @@ import yaml
 log = logging.getLogger("skiff.server")
 
 
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: must be a whole number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: must not be negative")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", required=True, type=Path, help="state directory (etcd data, PKI, kubeconfig)")
     p.add_argument("--listen", default="127.0.0.1:6443", help="HOST:PORT to serve HTTPS on (default %(default)s)")
@@ -38,6 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--disable", default="", help="comma-separated parts not to run: scheduler,controllers")
     p.add_argument("--apply", action="append", default=[], type=Path, metavar="PATH",
                    help="apply the manifests in PATH (file or directory) once serving")
+    p.add_argument("--default-not-ready-toleration-seconds", type=_seconds, default=300, metavar="SECONDS",
+                   help="tolerationSeconds of the not-ready:NoExecute toleration added to pods without one")
+    p.add_argument("--default-unreachable-toleration-seconds", type=_seconds, default=300, metavar="SECONDS",
+                   help="tolerationSeconds of the unreachable:NoExecute toleration added to pods without one")
     p.add_argument("--compaction-interval", type=float, default=300.0, help="seconds between etcd compactions")
     p.add_argument("--watch-cache-size", type=int, default=50000, help="watch events kept for resuming watches")
     g = p.add_argument_group("scheduler and controllers (Kubernetes' defaults)")
@@ -115,7 +129,9 @@ async def serve(args: argparse.Namespace) -> int:
     url = f"https://{advertise}:{port}" if ":" not in advertise else f"https://[{advertise}]:{port}"
     server = ApiServer(endpoints, {admin_token, join_token}, advertise_url=url,
                        compaction_interval=args.compaction_interval, watch_cache_size=args.watch_cache_size,
-                       agent_token=join_token)
+                       agent_token=join_token,
+                       default_toleration_seconds=(args.default_not_ready_toleration_seconds,
+                                                   args.default_unreachable_toleration_seconds))
     runner = None
     tasks: list[asyncio.Task[Any]] = []
     try:

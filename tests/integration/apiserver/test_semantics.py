@@ -28,7 +28,9 @@ def connect(kubeconfig: Path) -> client.ApiClient:
 @pytest.fixture(scope="module")
 def bare_server(tmp_path_factory: pytest.TempPathFactory):
     """A server without scheduler and controllers: only the API server's own semantics act here."""
-    with skiff_server(tmp_path_factory.mktemp("bare"), args=("--disable", "scheduler,controllers")) as server:
+    with skiff_server(tmp_path_factory.mktemp("bare"), args=(
+            "--disable", "scheduler,controllers",
+            "--default-not-ready-toleration-seconds", "41", "--default-unreachable-toleration-seconds", "42")) as server:
         yield server
 
 
@@ -65,6 +67,19 @@ def wait_for(predicate, *, timeout: float = 30.0, what: str = "condition"):
 def pod(name: str, node: str | None = None) -> client.V1Pod:
     return client.V1Pod(metadata=client.V1ObjectMeta(name=name),
                         spec=client.V1PodSpec(node_name=node, containers=[client.V1Container(name="c", image="busybox")]))
+
+
+def test_default_toleration_seconds_come_from_the_server_flags(api: client.ApiClient, ns: str) -> None:
+    core = client.CoreV1Api(api)
+    plain = core.create_namespaced_pod(ns, pod("plain"))
+    assert [(t.key, t.effect, t.toleration_seconds) for t in plain.spec.tolerations] == [
+        ("node.kubernetes.io/not-ready", "NoExecute", 41), ("node.kubernetes.io/unreachable", "NoExecute", 42)]
+    own = pod("own")
+    own.spec.tolerations = [client.V1Toleration(key="node.kubernetes.io/unreachable", operator="Exists",
+                                                effect="NoExecute", toleration_seconds=5)]
+    got = core.create_namespaced_pod(ns, own)
+    assert [(t.key, t.toleration_seconds) for t in got.spec.tolerations] == [
+        ("node.kubernetes.io/unreachable", 5), ("node.kubernetes.io/not-ready", 41)]
 
 
 def test_restart_keeps_every_object(tmp_path: Path) -> None:

@@ -227,6 +227,124 @@ def test_scaling_changes_the_spread_and_headless_names_resolve(lab_cluster: Lab)
     lab_cluster.kubectl("delete", "statefulset,service", "db", "--wait=false")
 
 
+def _apply(lab_cluster: Lab, manifest: str) -> None:
+    subprocess.run([KUBECTL, "--kubeconfig", str(lab_cluster.kubeconfig), "apply", "-f", "-"], input=manifest,
+                   text=True, check=True, capture_output=True)
+
+
+def _status_of(lab_cluster: Lab, pod: str) -> dict:
+    statuses = lab_cluster.json("get", "pod", pod)["status"].get("containerStatuses") or [{}]
+    return statuses[0]
+
+
+def test_crash_loop_back_off_and_oom_killed(lab_cluster: Lab) -> None:
+    """A container that keeps failing waits in CrashLoopBackOff; one over its memory limit is OOMKilled."""
+    _apply(lab_cluster, "apiVersion: v1\nkind: Pod\nmetadata: {name: crasher}\nspec:\n  containers:\n"
+                        "  - {name: c, image: busybox:1.36, command: [sh, -c, 'echo failing; exit 2']}\n---\n"
+                        "apiVersion: v1\nkind: Pod\nmetadata: {name: hog}\nspec:\n  restartPolicy: Never\n"
+                        "  containers:\n  - name: c\n    image: busybox:1.36\n"
+                        # dd's 256 MiB block is filled from /dev/zero: far over the 32 MiB limit
+                        "    command: [dd, if=/dev/zero, of=/dev/null, bs=256M, count=1]\n"
+                        "    resources: {limits: {memory: 32Mi}}\n")
+
+    def backing_off() -> dict:
+        st = _status_of(lab_cluster, "crasher")
+        waiting = (st.get("state") or {}).get("waiting") or {}
+        return st if waiting.get("reason") == "CrashLoopBackOff" and st.get("restartCount", 0) >= 1 else {}
+    st = wait_for(backing_off, timeout=120, what="crasher in CrashLoopBackOff")
+    assert st["lastState"]["terminated"]["exitCode"] == 2 and st["lastState"]["terminated"]["reason"] == "Error"
+    assert "back-off" in st["state"]["waiting"]["message"], st
+    assert "CrashLoopBackOff" in lab_cluster.kubectl("get", "pod", "crasher").stdout
+    assert lab_cluster.kubectl("logs", "crasher", "--previous").stdout == "failing\n"
+
+    def oom() -> dict:
+        return ((_status_of(lab_cluster, "hog").get("state") or {}).get("terminated")) or {}
+    term = wait_for(oom, timeout=120, what="hog terminated")
+    assert (term["reason"], term["exitCode"]) == ("OOMKilled", 137), term
+    assert lab_cluster.json("get", "pod", "hog")["status"]["phase"] == "Failed"
+    lab_cluster.kubectl("delete", "pod", "crasher", "hog", "--wait=false")
+
+
+def _agent(lab_cluster: Lab, node: str) -> lab.Proc:
+    state = lab.load(lab_cluster.data)
+    assert state is not None
+    return next(p for p in state[1] if p.role == node and p.alive())
+
+
+def _containers_on(lab_cluster: Lab, node: str) -> dict[str, tuple[str, int]]:
+    pods = lab_cluster.json("get", "pods", "--field-selector", f"spec.nodeName={node}")["items"]
+    return {p["metadata"]["name"]: (c.get("containerID", ""), c.get("restartCount", 0))
+            for p in pods if p["status"].get("phase") == "Running" for c in p["status"]["containerStatuses"]}
+
+
+def test_restarted_agent_adopts_its_running_containers(lab_cluster: Lab) -> None:
+    """SIGKILL a node's agent, start it again: its engine and containers never stopped, and the
+    new agent reports the same containers (same IDs, no restarts) and the node Ready again."""
+    wait_for(lambda: len(running_web(lab_cluster)) == 3, timeout=120, what="3 web pods Running")
+    wait_for(lambda: not lab_cluster.json("get", "pods", "-l", "app=db")["items"], what="the db pods gone")
+    node = "node2"
+    before = wait_for(lambda: _containers_on(lab_cluster, node), what=f"pods Running on {node}")
+    old = _agent(lab_cluster, node)
+    argv = Path(f"/proc/{old.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    os.kill(old.pid, signal.SIGKILL)
+    wait_for(lambda: not old.alive(), what="the agent gone")
+    t = lab_topology.plan(lab_cluster.name, 2)
+    netns = next(m.netns for m in t.nodes if m.role == node)
+    state = lab.load(lab_cluster.data)
+    assert state is not None
+    topology, procs, port = state
+    new = lab.spawn(node, lab._in_ns(netns, [a.decode() for a in argv]), lab_cluster.data / "logs" / f"{node}.log",
+                    lab.make_cgroups(topology, node))
+    lab.save(lab_cluster.data, topology, [*procs, new], port)  # lab down stops this one too
+
+    wait_for(lambda: new.alive() and "using the engine that already serves" in
+             (lab_cluster.data / "logs" / f"{node}.log").read_text(errors="replace"), what="the new agent adopting")
+    # a lease renewal after the restart shows the new agent has registered and reports again
+    renew_before = lab_cluster.json("get", "lease", "-n", "kube-node-lease", node)["spec"].get("renewTime")
+    wait_for(lambda: lab_cluster.json("get", "lease", "-n", "kube-node-lease", node)["spec"].get("renewTime")
+             != renew_before, timeout=60, what="a lease renewal by the new agent")
+    time.sleep(3)  # a few relists of the new agent: a restart it caused would show in the statuses
+    now = _containers_on(lab_cluster, node)
+    assert {k: now.get(k) for k in before} == before
+    web = running_web(lab_cluster)
+    assert all(c["restartCount"] == 0 for p in web for c in p["status"]["containerStatuses"])
+
+
+def running_web(lab_cluster: Lab) -> list[dict]:
+    return [p for p in lab_cluster.json("get", "pods", "-l", "app=web")["items"]
+            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+            and all(c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
+
+
+def test_killed_node_pods_are_recreated_on_the_others(lab_cluster: Lab) -> None:
+    """A node whose agent dies goes NotReady, gets the unreachable taints, and its pods are evicted
+    after their tolerationSeconds (the lab's server gives 30 s): the Deployment's pods run on node1."""
+    # the scheduler spreads a Deployment's pods over the nodes
+    wait_for(lambda: {p["spec"]["nodeName"] for p in running_web(lab_cluster)} == {"node1", "node2"}
+             and len(running_web(lab_cluster)) == 3, timeout=120, what="web Running on both nodes")
+    victims = {p["metadata"]["name"] for p in running_web(lab_cluster) if p["spec"]["nodeName"] == "node2"}
+    assert victims
+    tol = next(t for t in lab_cluster.json("get", "pod", sorted(victims)[0])["spec"]["tolerations"]
+               if t["key"] == "node.kubernetes.io/unreachable")
+    assert tol["tolerationSeconds"] == 30
+    os.kill(_agent(lab_cluster, "node2").pid, signal.SIGKILL)
+
+    def node_lost() -> bool:
+        node = lab_cluster.json("get", "node", "node2")
+        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        taints = {(t["key"], t["effect"]) for t in node["spec"].get("taints") or []}
+        return ready["status"] == "Unknown" and ("node.kubernetes.io/unreachable", "NoExecute") in taints
+    wait_for(node_lost, timeout=120, what="node2 Unknown and tainted unreachable")
+
+    def moved() -> list[dict]:
+        web = running_web(lab_cluster)
+        names = {p["metadata"]["name"] for p in web}
+        return web if len(web) == 3 and not names & victims and {p["spec"]["nodeName"] for p in web} == {"node1"} \
+            else []
+    wait_for(moved, timeout=180, what=f"{sorted(victims)} replaced by pods on node1")
+    assert "NotReady" in lab_cluster.kubectl("get", "node", "node2").stdout
+
+
 def test_down_after_a_crash_removes_everything(lab_cluster: Lab, host_before: dict[str, str]) -> None:
     t = lab_topology.plan(lab_cluster.name, 2)
     state = lab.load(lab_cluster.data)
