@@ -28,6 +28,7 @@ from .plan import Backoff
 from .plan import grace_seconds
 from .podworker import PodWorkers, StepFailed
 from .probes import Prober
+from .objects import PodObjects
 from .volumes import Volumes
 from .specs import ClusterDNS
 
@@ -86,7 +87,12 @@ class Agent:
         self.workers = PodWorkers(client, cri, self.name, self.ip, f"{options.root}/pods",
                                   backoff=options.backoff,
                                   dns=ClusterDNS(options.cluster_dns, options.cluster_domain, host_searches()),
-                                  volumes=Volumes(client, f"{options.root}/volumes"))
+                                  volumes=None)
+        self.objects = PodObjects(client, pods=self.pods.store.list, on_change=self._enqueue)
+        self.workers.objects = self.objects
+        self.workers.allocatable = nodemod.capacity(self.facts)
+        self.workers.volumes = Volumes(client, f"{options.root}/volumes", objects=self.objects, host_ip=self.ip,
+                                       allocatable=self.workers.allocatable)
         self.nodes = Informer(client, NODES)
         self._routes_dirty = asyncio.Event()
         self.nodes.add_handler(on_add=lambda _n: self._routes_dirty.set(),
@@ -300,6 +306,7 @@ class Agent:
         self._tasks = [
             asyncio.create_task(self.pods.run(stop)),
             asyncio.create_task(self.nodes.run(stop)),
+            *self.objects.tasks(stop),
             asyncio.create_task(self._route_loop(stop)),
             asyncio.create_task(self._probe_loop(stop)),
             asyncio.create_task(self._every(self.options.lease_interval, self.renew_lease, "lease", stop)),

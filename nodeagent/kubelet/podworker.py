@@ -18,7 +18,7 @@ from skiff.api.resources import find
 from skiff.client import ApiError
 from skiff.machinery.events import NORMAL, WARNING, NullRecorder
 
-from . import specs
+from . import envvars, specs
 from .cri import CriClient, rpc_message
 from .observed import PodObs
 from .plan import Action, Backoff, Kind, Plan, plan_pod
@@ -49,6 +49,8 @@ class PodWorkers:
     volumes: Volumes | None = None
     gates: Any = None  # (container spec, container id) -> (started, ready), from the prober
     recorder: Any = field(default_factory=NullRecorder)  # the kubelet's events (kubectl describe)
+    objects: Any = None  # PodObjects: the ConfigMaps and Secrets pods read (plain GETs when None)
+    allocatable: dict[str, str] = field(default_factory=dict)  # the node's, for resourceFieldRef
 
     async def sync(self, pod: dict[str, Any]) -> Plan:
         """Converge one pod; returns the last plan (its ``requeue_after`` is the caller's)."""
@@ -59,6 +61,7 @@ class PodWorkers:
             obs = await self.cri.observe(uid)
             plan = plan_pod(pod, obs, now_ns=time.time_ns(), backoff=self.backoff)
             if not plan.actions:
+                await self._refresh_volumes(pod, obs)
                 break
             try:
                 for action in plan.actions:
@@ -82,6 +85,13 @@ class PodWorkers:
         await self.client.patch(PODS, m["name"], {"status": status},
                                 namespace=m.get("namespace"), subresource="status")
         self.written[uid] = status
+
+    async def _refresh_volumes(self, pod: dict[str, Any], obs: PodObs) -> None:
+        """A running pod's configMap/secret/downwardAPI files follow their sources."""
+        sandbox = obs.sandbox()
+        if self.volumes is None or sandbox is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        await self.volumes.refresh(pod, pod_ip=sandbox.ip)
 
     def forget(self, uid: str) -> None:
         self.failures.pop(uid, None)
@@ -133,6 +143,43 @@ class PodWorkers:
         except Exception as exc:  # noqa: BLE001 - the runtime's message is the user's answer
             raise self._fail(pod, c["name"], "ErrImagePull", rpc_message(exc)) from None
 
+    async def _environment(self, pod: dict[str, Any], c: dict[str, Any], pod_ip: str) -> list[tuple[str, str]]:
+        """The container's variables, with the ConfigMaps and Secrets they read; keys skipped
+        for their names are the kubelet's InvalidEnvironmentVariableNames warning."""
+        ns = str(pod["metadata"].get("namespace") or "default")
+        cms, secs = envvars.references(c)
+        objects = self._objects()
+        try:
+            found = envvars.Objects(configmaps={n: await objects.get("configMap", ns, n) for n in sorted(cms)},
+                                    secrets={n: await objects.get("secret", ns, n) for n in sorted(secs)},
+                                    allocatable=self.allocatable)
+            env, skipped = envvars.environment(pod, c, found, pod_ip=pod_ip, host_ip=self.host_ip)
+        except (envvars.EnvError, ApiError) as exc:
+            raise self._fail(pod, c["name"], "CreateContainerConfigError",
+                             exc.message if isinstance(exc, ApiError) else str(exc)) from None
+        for s in skipped:
+            self.recorder.event(pod, WARNING, "InvalidEnvironmentVariableNames", s.message(ns))
+        return env
+
+    def _objects(self) -> Any:
+        if self.objects is None:
+            from .objects import PodObjects
+
+            self.objects = self.volumes.objects if self.volumes is not None else PodObjects(self.client)
+        return self.objects
+
+    async def _mounts(self, pod: dict[str, Any], c: dict[str, Any], pod_ip: str) -> list[Any]:
+        if self.volumes is None:
+            return []
+        try:
+            paths, read_only = await self.volumes.prepare(pod, pod_ip=pod_ip)
+            return container_mounts(c, paths, read_only)
+        except VolumeError as exc:
+            self.failures.setdefault(str(pod["metadata"]["uid"]), {})[c["name"]] = Failure("ContainerCreating",
+                                                                                          str(exc))
+            self.recorder.event(pod, WARNING, "FailedMount", exc.event())
+            raise StepFailed(f"{c['name']}: {exc}") from None
+
     async def _start(self, pod: dict[str, Any], obs: PodObs, a: Action) -> None:
         spec = pod.get("spec") or {}
         c = next(x for x in (spec.get("initContainers") if a.init else spec.get("containers")) or []
@@ -140,18 +187,13 @@ class PodWorkers:
         sandbox = obs.sandbox()
         if sandbox is None:
             return
+        mounts = await self._mounts(pod, c, sandbox.ip)  # volumes first, as the kubelet waits for them
         image_ref = await self._image(pod, c)
-        mounts = []
-        if self.volumes is not None:
-            try:
-                paths = await self.volumes.prepare(pod)
-                mounts = container_mounts(c, paths)
-            except VolumeError as exc:
-                raise self._fail(pod, c["name"], "ContainerCreating", str(exc)) from None
         sconf = specs.sandbox_config(pod, attempt=sandbox.attempt, logs_root=self.logs_root, dns=self.dns)
+        env = await self._environment(pod, c, sandbox.ip)
         try:
             conf = specs.container_config(pod, c, attempt=a.attempt, image_ref=image_ref, pod_ip=sandbox.ip,
-                                          host_ip=self.host_ip)
+                                          host_ip=self.host_ip, env=env)
         except specs.SpecError as exc:
             raise self._fail(pod, c["name"], "CreateContainerConfigError", str(exc)) from None
         conf.mounts.extend(mounts)

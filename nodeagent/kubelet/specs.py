@@ -14,6 +14,7 @@ from typing import Any
 from skiff.api.quantity import parse_quantity
 from skiff.nodeagent.runtime.cri import api_pb2 as pb
 
+from . import envvars
 from .observed import CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID
 
 Obj = dict[str, Any]
@@ -100,49 +101,18 @@ def sandbox_config(pod: Obj, *, attempt: int, logs_root: str, dns: ClusterDNS | 
         linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(namespace_options=ns)))
 
 
-def _field_ref(pod: Obj, path: str, *, pod_ip: str, host_ip: str) -> str:
-    m = pod.get("metadata") or {}
-    simple = {"metadata.name": m.get("name", ""), "metadata.namespace": m.get("namespace", ""),
-              "metadata.uid": m.get("uid", ""), "spec.nodeName": (pod.get("spec") or {}).get("nodeName", ""),
-              "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName", ""),
-              "status.podIP": pod_ip, "status.hostIP": host_ip}
-    if path in simple:
-        return str(simple[path])
-    for prefix, src in (("metadata.labels", "labels"), ("metadata.annotations", "annotations")):
-        if path.startswith(prefix + "['") and path.endswith("']"):
-            return str((m.get(src) or {}).get(path[len(prefix) + 2:-2], ""))
-    raise SpecError(f"fieldRef.fieldPath {path!r} is not supported")
+def environment(pod: Obj, c: Obj, *, pod_ip: str, host_ip: str,
+                objects: envvars.Objects | None = None) -> list[tuple[str, str]]:
+    """The container's variables (see :mod:`.envvars`); a reference that cannot be resolved
+    is a :class:`SpecError`."""
+    try:
+        env, _ = envvars.environment(pod, c, objects or envvars.Objects(), pod_ip=pod_ip, host_ip=host_ip)
+    except envvars.EnvError as exc:
+        raise SpecError(str(exc)) from None
+    return env
 
 
-def expand(text: str, env: dict[str, str]) -> str:
-    """Kubernetes' ``$(VAR)`` expansion (``$$`` escapes; unknown references stay as written)."""
-    out, i = [], 0
-    while i < len(text):
-        if text.startswith("$$", i):
-            out.append("$")
-            i += 2
-        elif text.startswith("$(", i) and (end := text.find(")", i + 2)) != -1:
-            name = text[i + 2:end]
-            out.append(env.get(name, text[i:end + 1]))
-            i = end + 1
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
-def environment(pod: Obj, c: Obj, *, pod_ip: str, host_ip: str) -> list[tuple[str, str]]:
-    env: dict[str, str] = {}
-    for i, e in enumerate(c.get("env") or []):
-        name = e["name"]
-        if "valueFrom" in e:
-            ref = (e["valueFrom"] or {}).get("fieldRef")
-            if ref is None:
-                raise SpecError(f"containers[{c['name']}].env[{i}].valueFrom: only fieldRef is supported yet")
-            env[name] = _field_ref(pod, ref.get("fieldPath", ""), pod_ip=pod_ip, host_ip=host_ip)
-        else:
-            env[name] = expand(str(e.get("value") or ""), env)
-    return list(env.items())
+expand = envvars.expand
 
 
 def resources(c: Obj) -> pb.LinuxContainerResources:
@@ -161,8 +131,10 @@ def resources(c: Obj) -> pb.LinuxContainerResources:
 
 
 def container_config(pod: Obj, c: Obj, *, attempt: int, image_ref: str, pod_ip: str,
-                     host_ip: str) -> pb.ContainerConfig:
-    env = environment(pod, c, pod_ip=pod_ip, host_ip=host_ip)
+                     host_ip: str, env: list[tuple[str, str]] | None = None) -> pb.ContainerConfig:
+    """``env`` is the container's environment when the caller built it (with its objects)."""
+    if env is None:
+        env = environment(pod, c, pod_ip=pod_ip, host_ip=host_ip)
     values = dict(env)
     sc = c.get("securityContext") or {}
     sec = pb.LinuxContainerSecurityContext(privileged=bool(sc.get("privileged")),

@@ -362,7 +362,7 @@ def test_volumes_empty_dir_config_map_secret_host_path(cluster: Cluster, tmp_pat
 
     cluster.wait(lambda: sh("cat /in/f").stdout == "shared-data\n", "emptyDir shared between containers")
     assert sh("cat /etc/cm/sub/hello.txt").stdout == "hello cm\n"
-    assert sh("cat /etc/sec/token; stat -c %a /etc/sec/token").stdout == "s3cret400\n"
+    assert sh("cat /etc/sec/token; stat -L -c %a /etc/sec/token").stdout == "s3cret400\n"
     assert sh("cat /host/from-host").stdout == "node file\n"
     denied = sh("touch /in/x")
     assert denied.returncode != 0 and "Read-only" in denied.stderr

@@ -51,7 +51,7 @@ def test_container_config() -> None:
 
 
 def test_unsupported_env_source_names_the_field() -> None:
-    c = {"name": "app", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}
+    c = {"name": "app", "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "spec.bogus"}}}]}
     with pytest.raises(specs.SpecError, match=r"containers\[app\]\.env\[0\]\.valueFrom"):
         specs.container_config(pod(), c, attempt=0, image_ref="i", pod_ip="", host_ip="")
 

@@ -8,14 +8,9 @@ from typing import Any
 
 import pytest
 
-from skiff.nodeagent.kubelet.volumes import (
-    VolumeError,
-    container_mounts,
-    object_data,
-    projected_files,
-    volume_paths,
-    write_files,
-)
+from skiff.nodeagent.kubelet.projections import ProjectionError, object_data
+from skiff.nodeagent.kubelet.projections import key_files as projected_files
+from skiff.nodeagent.kubelet.volumes import VolumeError, container_mounts, volume_paths, write_files
 
 POD: dict[str, Any] = {"metadata": {"uid": "u1"}, "spec": {"volumes": [
     {"name": "e", "emptyDir": {}}, {"name": "h", "hostPath": {"path": "/srv/data"}},
@@ -71,7 +66,7 @@ def test_projected_files(source: dict[str, Any], files: dict[str, tuple[bytes, i
     ({"items": [{"key": "a", "path": "../x"}]}, "relative"),
 ], ids=["missing-key", "escaping-path"])
 def test_projected_files_errors(source: dict[str, Any], message: str) -> None:
-    with pytest.raises(VolumeError, match=message):
+    with pytest.raises(ProjectionError, match=message):
         projected_files(source, DATA, what="v")
 
 
@@ -81,10 +76,37 @@ def test_object_data() -> None:
                        "configmap") == {"k": b"v", "b": b"\x01"}
 
 
-def test_write_files_replaces_content(tmp_path: Path) -> None:
+def test_write_files_replaces_content_in_the_data_layout(tmp_path: Path) -> None:
     d = str(tmp_path / "vol")
-    write_files(d, {"a": (b"1", 0o600), "sub/b": (b"2", 0o644)})
-    write_files(d, {"c": (b"3", 0o644)})
-    assert sorted(os.listdir(d)) == ["c"] and sorted(os.listdir(tmp_path)) == ["vol"]
+    assert write_files(d, {"a": (b"1", 0o600), "sub/b": (b"2", 0o644)})
+    first = os.readlink(os.path.join(d, "..data"))
+    assert first.startswith("..") and os.readlink(os.path.join(d, "a")) == "..data/a"
+    assert os.readlink(os.path.join(d, "sub")) == "..data/sub"
+    assert open(os.path.join(d, "sub", "b")).read() == "2" and os.stat(os.path.join(d, "a")).st_mode & 0o777 == 0o600
+    assert not write_files(d, {"a": (b"1", 0o600), "sub/b": (b"2", 0o644)})  # the same payload writes nothing
+    assert os.readlink(os.path.join(d, "..data")) == first
+    assert write_files(d, {"c": (b"3", 0o644)})
+    assert sorted(n for n in os.listdir(d) if not n.startswith("..")) == ["c"]
+    assert sorted(n for n in os.listdir(d) if n.startswith("..")) == sorted(
+        ["..data", os.readlink(os.path.join(d, "..data"))])
+    assert sorted(os.listdir(tmp_path)) == ["vol"]
     write_files(d, {})
-    assert os.listdir(d) == []
+    assert [n for n in os.listdir(d) if not n.startswith("..")] == []
+
+
+def test_write_files_takes_over_a_plain_directory(tmp_path: Path) -> None:
+    d = tmp_path / "vol"
+    (d / "a").mkdir(parents=True)
+    (d / "old").write_text("x")
+    write_files(str(d), {"a/x": (b"1", 0o644)})
+    assert sorted(n for n in os.listdir(d) if not n.startswith("..")) == ["a"]
+    assert (d / "a").is_symlink() and (d / "a" / "x").read_text() == "1"
+
+
+@pytest.mark.parametrize("path", ["../x", "/abs", "..data/x", "a/../../b"])
+def test_write_files_refuses_escaping_paths(tmp_path: Path, path: str) -> None:
+    from skiff.nodeagent.kubelet.atomic import PayloadError
+
+    with pytest.raises(PayloadError):
+        write_files(str(tmp_path / "v"), {path: (b"", 0o644)})
+    assert not (tmp_path / "v").exists() or os.listdir(tmp_path / "v") == []
