@@ -54,6 +54,7 @@ class AgentOptions:
     token: str = ""  # the bearer token the API server presents to the kubelet API
     cluster_dns: tuple[str, ...] = ()  # --cluster-dns: what ClusterFirst pods resolve through
     cluster_domain: str = "cluster.local"
+    cgroup_root: str = ""  # the parent of every pod's cgroup; "": the runtime's own choice
 
 
 def host_searches(path: str = "/etc/resolv.conf") -> tuple[str, ...]:
@@ -91,6 +92,7 @@ class Agent:
         self.objects = PodObjects(client, pods=self.pods.store.list, on_change=self._enqueue)
         self.workers.objects = self.objects
         self.workers.allocatable = nodemod.capacity(self.facts)
+        self.workers.cgroup_root = options.cgroup_root
         self.workers.volumes = Volumes(client, f"{options.root}/volumes", objects=self.objects, host_ip=self.ip,
                                        allocatable=self.workers.allocatable)
         self.nodes = Informer(client, NODES)
@@ -267,7 +269,11 @@ class Agent:
         """A failed liveness or start-up probe: stop the container; its restart policy decides."""
         log.info("pod %s: container %s: %s, killing it", key_of(pod), cid[:12], reason)
         self.recorder.event(pod, WARNING, "Unhealthy", f"{reason}, container will be restarted")
-        await self.cri.stop_container(cid, grace_seconds(pod))
+        name = next((cs["name"] for cs in (pod.get("status") or {}).get("containerStatuses") or []
+                     if str(cs.get("containerID", "")).endswith(cid)), "")
+        probe = reason.split()[0].lower()
+        await self.workers.kill_container(pod, cid, name, grace_seconds(pod),
+                                          message=f"Container {name} failed {probe} probe, will be restarted")
         self._enqueue(pod)
 
     async def _probe_loop(self, stop: asyncio.Event) -> None:

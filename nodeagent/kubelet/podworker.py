@@ -7,6 +7,7 @@ reports, and the pod is retried with back-off by the caller's queue.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import shutil
@@ -18,10 +19,11 @@ from skiff.api.resources import find
 from skiff.client import ApiError
 from skiff.machinery.events import NORMAL, WARNING, NullRecorder
 
-from . import envvars, specs
+from . import envvars, hooks, specs
 from .cri import CriClient, rpc_message
 from .observed import PodObs
 from .plan import Action, Backoff, Kind, Plan, plan_pod
+from .plan import grace_seconds as specs_grace
 from .podstatus import Failure, changed, compute_status
 from .volumes import VolumeError, Volumes, container_mounts
 
@@ -51,6 +53,7 @@ class PodWorkers:
     recorder: Any = field(default_factory=NullRecorder)  # the kubelet's events (kubectl describe)
     objects: Any = None  # PodObjects: the ConfigMaps and Secrets pods read (plain GETs when None)
     allocatable: dict[str, str] = field(default_factory=dict)  # the node's, for resourceFieldRef
+    cgroup_root: str = ""  # --cgroup-root: the parent of every pod's cgroup ("": the runtime's choice)
 
     async def sync(self, pod: dict[str, Any]) -> Plan:
         """Converge one pod; returns the last plan (its ``requeue_after`` is the caller's)."""
@@ -64,8 +67,11 @@ class PodWorkers:
                 await self._refresh_volumes(pod, obs)
                 break
             try:
+                stops = [a for a in plan.actions if a.kind is Kind.STOP_CONTAINER]
+                if stops:  # containers are killed together, as the kubelet does (preStop hooks overlap)
+                    await asyncio.gather(*(self.apply(pod, obs, a) for a in stops))
                 for action in plan.actions:
-                    if await self.apply(pod, obs, action):
+                    if action.kind is not Kind.STOP_CONTAINER and await self.apply(pod, obs, action):
                         return Plan()  # the pod is gone
             except StepFailed:
                 await self.write_status(pod, await self.cri.observe(uid))
@@ -103,12 +109,11 @@ class PodWorkers:
         log.debug("pod %s/%s: %s", pod["metadata"].get("namespace"), pod["metadata"]["name"], a)
         if a.kind is Kind.CREATE_SANDBOX:
             await self.cri.run_sandbox(specs.sandbox_config(pod, attempt=a.attempt, logs_root=self.logs_root,
-                                                               dns=self.dns))
+                                                               dns=self.dns, cgroup_root=self.cgroup_root))
         elif a.kind is Kind.START_CONTAINER:
             await self._start(pod, obs, a)
         elif a.kind is Kind.STOP_CONTAINER:
-            self.recorder.event(pod, NORMAL, "Killing", f"Stopping container {a.name}")
-            await self.cri.stop_container(a.id, a.grace)
+            await self.kill_container(pod, a.id, a.name, a.grace)
         elif a.kind is Kind.REMOVE_CONTAINER:
             await self.cri.remove_container(a.id)
         elif a.kind is Kind.STOP_SANDBOX:
@@ -117,6 +122,57 @@ class PodWorkers:
             await self._remove(pod, obs)
             return True
         return False
+
+    async def kill_container(self, pod: dict[str, Any], cid: str, name: str, grace: int, *,
+                             message: str = "") -> None:
+        """The kubelet's killContainer: the Killing event, the preStop hook (its time taken out
+        of the grace period), then the runtime's stop (SIGTERM, SIGKILL after what is left)."""
+        self.recorder.event(pod, NORMAL, "Killing", message or f"Stopping container {name}")
+        c = self._container_spec(pod, name)
+        handler = ((c or {}).get("lifecycle") or {}).get("preStop")
+        if c is not None and handler:
+            began = time.monotonic()
+            msg = await self._run_hook(pod, c, cid, handler, "preStop", timeout=float(max(grace, 1)))
+            if msg:
+                self.recorder.event(pod, WARNING, "FailedPreStopHook", msg)
+            grace = hooks.grace_left(grace, time.monotonic() - began)
+        await self.cri.stop_container(cid, grace)
+
+    @staticmethod
+    def _container_spec(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
+        spec = pod.get("spec") or {}
+        for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+            if c.get("name") == name:
+                return dict(c)
+        return None
+
+    async def _run_hook(self, pod: dict[str, Any], c: dict[str, Any], cid: str, handler: dict[str, Any],
+                        which: str, *, timeout: float) -> str | None:
+        pod_ip = ((pod.get("status") or {}).get("podIP")) or ""
+        obs_ip = next((s.ip for s in (await self.cri.observe(str(pod["metadata"]["uid"]))).sandboxes if s.ready), "")
+        try:
+            plan = hooks.hook_plan(handler, pod_ip=obs_ip or pod_ip, ports=hooks.container_ports(c),
+                                   where=f"containers[{c['name']}].lifecycle.{which}")
+        except hooks.HookError as exc:
+            return str(exc)
+        try:
+            return await asyncio.wait_for(hooks.run_hook(plan, cri=self.cri, container_id=cid, pod=pod,
+                                                         container=c["name"], timeout=timeout), timeout + 10)
+        except asyncio.TimeoutError:
+            return f"{which} hook of container {c['name']} did not finish within {int(timeout)}s"
+
+    async def _post_start(self, pod: dict[str, Any], c: dict[str, Any], cid: str) -> None:
+        """postStart: a failure kills the container (FailedPostStartHook) and is its waiting reason."""
+        handler = (c.get("lifecycle") or {}).get("postStart")
+        if not handler:
+            return
+        msg = await self._run_hook(pod, c, cid, handler, "postStart", timeout=hooks.POST_START_TIMEOUT)
+        if msg is None:
+            return
+        self.recorder.event(pod, WARNING, "FailedPostStartHook", msg)
+        await self.kill_container(pod, cid, c["name"], specs_grace(pod), message="FailedPostStartHook")
+        self.failures.setdefault(str(pod["metadata"]["uid"]), {})[c["name"]] = Failure("PostStartHookError", msg)
+        raise StepFailed(f"{c['name']}: PostStartHookError: {msg}")
 
     def _fail(self, pod: dict[str, Any], name: str, reason: str, message: str) -> StepFailed:
         self.failures.setdefault(str(pod["metadata"]["uid"]), {})[name] = Failure(reason, message)
@@ -189,7 +245,8 @@ class PodWorkers:
             return
         mounts = await self._mounts(pod, c, sandbox.ip)  # volumes first, as the kubelet waits for them
         image_ref = await self._image(pod, c)
-        sconf = specs.sandbox_config(pod, attempt=sandbox.attempt, logs_root=self.logs_root, dns=self.dns)
+        sconf = specs.sandbox_config(pod, attempt=sandbox.attempt, logs_root=self.logs_root, dns=self.dns,
+                                     cgroup_root=self.cgroup_root)
         env = await self._environment(pod, c, sandbox.ip)
         try:
             conf = specs.container_config(pod, c, attempt=a.attempt, image_ref=image_ref, pod_ip=sandbox.ip,
@@ -213,6 +270,7 @@ class PodWorkers:
             raise self._fail(pod, c["name"], "RunContainerError", rpc_message(exc)) from None
         self.failures.get(str(pod["metadata"]["uid"]), {}).pop(c["name"], None)
         self.recorder.event(pod, NORMAL, "Started", f"Started container {c['name']}")
+        await self._post_start(pod, c, cid)
 
     async def _remove(self, pod: dict[str, Any], obs: PodObs) -> None:
         for sb in obs.sandboxes:
