@@ -13,6 +13,8 @@ Images (no download from any public hub):
   whiteout of it), for layer and history tests.
 * ``webserver:latest`` busybox plus /www/index.html; runs busybox's httpd on
   port 80 in the foreground (``EXPOSE 80``), for Service and port demos.
+* ``pause:latest`` busybox whose entrypoint sleeps for ever: the sandbox image of a lab
+  node that runs containerd.
 * ``bigimage:latest`` (only with ``--only bigimage``): busybox plus 4 layers of
   ~25 MB of incompressible data, for bench/images.py.
 
@@ -138,6 +140,11 @@ def busybox_images() -> dict[str, tuple[list[bytes], bytes]]:
             {"created": _created(), "created_by": '/bin/sh -c #(nop)  CMD ["httpd" "-f" "-v" "-p" "80" "-h" "/www"]',
              "empty_layer": True},
         ], cmd=["httpd", "-f", "-v", "-p", "80", "-h", "/www"], extra={"ExposedPorts": {"80/tcp": {}}})),
+        "pause": ([base], image_config([base], [
+            hist_base,
+            {"created": _created(), "created_by": '/bin/sh -c #(nop)  ENTRYPOINT ["/bin/sleep" "2147483647"]',
+             "empty_layer": True},
+        ], cmd=[], extra={"Entrypoint": ["/bin/sleep", "2147483647"]})),
         "busybox-multi": ([base, one, two], image_config([base, one, two], [
             hist_base, hist_cmd,
             {"created": _created(), "created_by": "/bin/sh -c echo hello from skiff > /etc/motd"},
@@ -182,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="keep the archives in this directory")
     ap.add_argument("--tls-verify", action="store_true")
     ap.add_argument("--creds", help="USER:PASS for the registry")
-    ap.add_argument("--only", default="busybox,busybox-multi,webserver")
+    ap.add_argument("--only", default="busybox,busybox-multi,webserver,pause")
     ap.add_argument("--repo-prefix", default="",
                     help="push as REGISTRY/PREFIXNAME (the lab uses library/, where a Docker Hub mirror looks)")
     ap.add_argument("--tags", default="latest", help="comma-separated tags to push (default %(default)s)")

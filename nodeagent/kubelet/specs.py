@@ -86,7 +86,17 @@ def dns_config(pod: Obj, dns: ClusterDNS) -> pb.DNSConfig | None:
                         options=[k if v is None else f"{k}:{v}" for k, v in options.items()])
 
 
-def sandbox_config(pod: Obj, *, attempt: int, logs_root: str, dns: ClusterDNS | None = None) -> pb.PodSandboxConfig:
+def pod_cgroup_parent(pod: Obj, cgroup_root: str) -> str:
+    """The pod's cgroup as the kubelet names it (``ROOT/pod<uid>``), or "" to leave it to the
+    runtime. A relative ROOT is placed by runc under its own (the shim's) cgroup."""
+    if not cgroup_root:
+        return ""
+    uid = str((pod.get("metadata") or {}).get("uid", ""))
+    return f"{cgroup_root.rstrip('/')}/pod{uid}"
+
+
+def sandbox_config(pod: Obj, *, attempt: int, logs_root: str, dns: ClusterDNS | None = None,
+                   cgroup_root: str = "") -> pb.PodSandboxConfig:
     m = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     labels = {**(m.get("labels") or {}), **pod_labels(pod)}
@@ -97,8 +107,25 @@ def sandbox_config(pod: Obj, *, attempt: int, logs_root: str, dns: ClusterDNS | 
                                        namespace=m.get("namespace", "default"), attempt=attempt),
         hostname=spec.get("hostname") or m.get("name", ""), log_directory=log_directory(pod, logs_root),
         labels=labels, annotations=dict(m.get("annotations") or {}),
-        dns_config=dns_config(pod, dns or ClusterDNS()),
-        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(namespace_options=ns)))
+        dns_config=dns_config(pod, dns or ClusterDNS()), port_mappings=port_mappings(pod),
+        linux=pb.LinuxPodSandboxConfig(cgroup_parent=pod_cgroup_parent(pod, cgroup_root),
+                                       security_context=pb.LinuxSandboxSecurityContext(namespace_options=ns)))
+
+
+PROTOCOLS = {"TCP": pb.TCP, "UDP": pb.UDP, "SCTP": pb.SCTP}
+
+
+def port_mappings(pod: Obj) -> list[pb.PortMapping]:
+    """The containers' ``hostPort``s, as the kubelet hands them to the runtime."""
+    out = []
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        for p in c.get("ports") or []:
+            if not p.get("hostPort"):
+                continue
+            out.append(pb.PortMapping(protocol=PROTOCOLS.get(str(p.get("protocol") or "TCP"), pb.TCP),
+                                      container_port=int(p["containerPort"]), host_port=int(p["hostPort"]),
+                                      host_ip=str(p.get("hostIP") or "")))
+    return out
 
 
 def environment(pod: Obj, c: Obj, *, pod_ip: str, host_ip: str,

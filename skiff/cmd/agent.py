@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="port of the kubelet API (logs, exec) on all addresses; 0 turns it off")
     p.add_argument("--lease-interval", type=float, default=10.0)
     p.add_argument("--status-interval", type=float, default=10.0)
+    p.add_argument("--cgroup-root", default="", metavar="PATH",
+                   help="parent cgroup of every pod (pods get PATH/pod<uid>); a relative PATH nests under the "
+                        "runtime's own cgroup (default: the runtime decides; Skiff's engine nests them under its own)")
     p.add_argument("--engine-arg", action="append", default=[],
                    help="extra argument for the engine the agent starts (repeatable)")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -128,7 +131,7 @@ async def _main(args: argparse.Namespace, endpoint: str) -> int:
                            lease_interval=args.lease_interval, status_interval=args.status_interval,
                            labels=labels_from_args(args.node_label), kubelet_port=args.kubelet_port,
                            token=args.token, cluster_dns=tuple(args.cluster_dns),
-                           cluster_domain=args.cluster_domain)
+                           cluster_domain=args.cluster_domain, cgroup_root=args.cgroup_root)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from skiff.cmd import lab_containerd
 from skiff.cmd import lab_topology as topo
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subnet", default="10.240.0.0/24", help="the lab's node network (inside its namespaces)")
     p.add_argument("--demo", action="store_true", help="build the demo images and apply the demo manifests")
     p.add_argument("--images", action="store_true", help="build the demo images into the lab's registry")
+    p.add_argument("--containerd-nodes", type=int, default=0, metavar="K",
+                   help="the last K nodes run Debian's containerd as their CRI runtime instead of Skiff's engine")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the cluster to come up")
 
 
@@ -97,6 +100,16 @@ def cgroup_roots() -> list[Path]:
                 roots.append(Path(point + rel.rstrip("/")))
                 break
     return [r for r in dict.fromkeys(roots) if r.is_dir()]
+
+
+def own_cgroup_path() -> str:
+    """The launcher's cgroup as a path inside a hierarchy (the pids controller's on cgroup v1,
+    the unified one on v2): what an absolute cgroup path for the lab starts with."""
+    lines = [line.split(":", 2) for line in Path("/proc/self/cgroup").read_text().splitlines()]
+    for hid, controllers, path in lines:
+        if "pids" in controllers.split(","):
+            return path
+    return next((path for hid, controllers, path in lines if hid == "0"), "/")
 
 
 def _cg_dirs(t: topo.Topology, role: str | None = None) -> list[Path]:
@@ -153,12 +166,20 @@ def kill_cgroups(t: topo.Topology, *, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise LabError(f"processes {sorted(pids)} in the lab's cgroups do not die")
         time.sleep(0.1)
-    for top in tops:
-        for d, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
+    # a v1 memory cgroup may refuse rmdir (EBUSY) for a moment after its last task died
+    deadline = time.monotonic() + 10
+    left = [top for top in tops if top.is_dir()]
+    while left:
+        for top in left:
+            for d, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+        left = [top for top in left if top.is_dir()]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
 
 
 # -- processes -------------------------------------------------------------------------------------
@@ -234,6 +255,8 @@ def _netns_names() -> set[str]:
 def up(args: argparse.Namespace) -> int:
     data: Path = args.data_dir.resolve()
     t = topo.plan(args.name, args.nodes, args.subnet)
+    if not 0 <= args.containerd_nodes <= args.nodes:
+        raise LabError(f"--containerd-nodes {args.containerd_nodes}: must be between 0 and --nodes ({args.nodes})")
     existing = load(data)
     if existing and any(p.alive() for p in existing[1]):
         print(f"skiff lab: a lab already runs from {data}: `skiff lab status --data-dir {data}` shows it, "
@@ -269,7 +292,7 @@ def up(args: argparse.Namespace) -> int:
                            logs / "registry.log", make_cgroups(t, "registry")))
         save(data, t, procs, args.port)
         _wait_port(t.server.netns, t.server.ip, topo.REGISTRY_PORT, 30, procs[-1], logs / "registry.log")
-        if args.demo or args.images:
+        if args.demo or args.images or args.containerd_nodes:  # containerd needs the pause image
             _build_images(t, logs / "images.log")
         server = [sys.executable, "-m", "skiff.cmd.main", "server", "--data-dir", str(data),
                   "--listen", f"{t.server.ip}:{topo.API_PORT}", "--listen-fd", str(host_sock.fileno()),
@@ -294,14 +317,22 @@ def up(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         else:
             token = (data / "token").read_text().strip()
-            for m in t.nodes:
+            for i, m in enumerate(t.nodes):
                 root = data / "nodes" / m.role
                 root.mkdir(parents=True, exist_ok=True)
                 agent = [sys.executable, "-m", "skiff.cmd.main", "agent", "--server", t.api_url, "--token", token,
                          "--node-name", m.role, "--root", str(root), "--ca-file", str(data / "pki" / "ca.crt"),
-                         "--node-ip", m.ip, "--cluster-dns", topo.CLUSTER_DNS_IP,
-                         f"--engine-arg=--registry-mirror={t.registry}",
-                         f"--engine-arg=--insecure-registry={t.registry}"]
+                         "--node-ip", m.ip, "--cluster-dns", topo.CLUSTER_DNS_IP]
+                if i >= len(t.nodes) - args.containerd_nodes:
+                    # absolute, inside the node's lab cgroup in every hierarchy (runc would put a relative
+                    # path for the hybrid cgroup2 hierarchy at its root)
+                    pods_cg = f"{own_cgroup_path().rstrip('/')}/{t.cgroup}/{m.role}/kubepods"
+                    agent += [f"--runtime-endpoint={_start_containerd(t, m, root, procs, logs)}",
+                              f"--cgroup-root={pods_cg}"]
+                    save(data, t, procs, args.port)
+                else:
+                    agent += [f"--engine-arg=--registry-mirror={t.registry}",
+                              f"--engine-arg=--insecure-registry={t.registry}"]
                 procs.append(spawn(m.role, _in_ns(m.netns, agent), logs / f"{m.role}.log", make_cgroups(t, m.role)))
                 save(data, t, procs, args.port)
             cidrs = _wait_nodes_ready(kc, [m.role for m in t.nodes], procs, deadline, logs)
@@ -322,6 +353,26 @@ def up(args: argparse.Namespace) -> int:
         raise
     print(f"skiff lab: {len(t.nodes)} nodes up; export KUBECONFIG={data / 'kubeconfig'}")
     return 0
+
+
+def _start_containerd(t: topo.Topology, m: topo.Member, root: Path, procs: list[Proc], logs: Path) -> str:
+    """containerd for node ``m``, in its namespace and cgroup; returns its CRI endpoint once it serves."""
+    binary = shutil.which("containerd")
+    if binary is None:
+        raise LabError("containerd is not installed (apt-get install containerd)")
+    node = lab_containerd.ContainerdNode(root)
+    lab_containerd.write_files(node, t.registry)
+    log = logs / f"{m.role}-containerd.log"
+    procs.append(spawn(f"{m.role}-containerd", _in_ns(m.netns, [binary, "--config", str(node.config)]), log,
+                       make_cgroups(t, m.role)))
+    deadline = time.monotonic() + 60
+    while not node.socket.exists():
+        if not procs[-1].alive():
+            raise LabError(f"containerd of {m.role} exited:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            raise LabError(f"containerd of {m.role} does not serve after 60s:\n{_tail(log)}")
+        time.sleep(0.1)
+    return node.endpoint
 
 
 def _start_services(t: topo.Topology, data: Path, procs: list[Proc], logs: Path, kc: Path, port: int) -> None:

@@ -193,7 +193,12 @@ def routes(engine: Engine) -> list[web.RouteDef]:
     async def list_images(request: web.Request) -> web.Response:
         try:
             filters = views.parse_filters(request.query.get("filters"))
-            images = [i for i in store.list_images() if views.matches(i, filters, resolve=store.resolve)]
+            every = store.list_images()
+            images = [i for i in every if views.matches(i, filters, resolve=store.resolve)]
+            if not _bool(request, "all"):
+                # as dockerd: an untagged image with children is an intermediate (build) image
+                parents = {i.parent for i in every if i.parent}
+                images = [i for i in images if i.repo_tags or i.repo_digests or i.id not in parents]
             if filters.get("reference"):
                 images = [views.restrict_to_reference(i, filters["reference"]) for i in images]
         except ValueError as exc:
@@ -209,7 +214,14 @@ def routes(engine: Engine) -> list[web.RouteDef]:
 
     async def history(request: web.Request) -> web.Response:
         image = store.resolve(request.match_info["name"])
-        return json_response(views.history(image, [store.layer_size(d) for d in image.diff_ids]))
+        parents, cur = [], image
+        while cur.parent and len(parents) < 1000:
+            try:
+                cur = store.get(cur.parent)
+            except ImageNotFound:
+                break
+            parents.append(cur)
+        return json_response(views.history(image, [store.layer_size(d) for d in image.diff_ids], parents))
 
     async def tag(request: web.Request) -> web.Response:
         image = store.resolve(request.match_info["name"])

@@ -73,7 +73,9 @@ def inspect(image: Image, *, layer_dirs: list[str], version: tuple[int, int]) ->
     return out
 
 
-def history(image: Image, layer_sizes: list[int]) -> list[dict[str, Any]]:
+def history(image: Image, layer_sizes: list[int], parents: list[Image] | None = None) -> list[dict[str, Any]]:
+    """``parents``: the image's parent chain (newest first), whose IDs dockerd shows
+    on the rows below the top one (built images; pulled ones have none)."""
     entries = image.config.get("history") or []
     rows: list[dict[str, Any]] = []
     layer_i = 0
@@ -96,8 +98,9 @@ def history(image: Image, layer_sizes: list[int]) -> list[dict[str, Any]]:
             "Tags": None,
         })
     rows.reverse()
-    rows[0]["Id"] = image.id
-    rows[0]["Tags"] = image.repo_tags or None
+    for row, img in zip(rows, [image, *(parents or [])]):
+        row["Id"] = img.id
+        row["Tags"] = img.repo_tags or None
     return rows
 
 

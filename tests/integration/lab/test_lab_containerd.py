@@ -1,0 +1,95 @@
+"""A lab whose second node runs Debian's containerd (its CRI plugin) under the same agent.
+
+The agent speaks only CRI: the same ``skiff agent`` drives containerd 1.6 with runc on node2
+while node1 runs Skiff's engine. The demo runs over both, pods reach each other across the
+two runtimes without NAT, kubectl logs/exec reach the containerd pods, and ``lab down`` leaves
+no process, cgroup, mount or namespace of containerd's behind.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from skiff.cmd import lab, lab_topology
+from tests.integration.lab.test_lab import KUBECTL, SKIFF, Lab, _pod_exec, wait_for
+from tests.support.server import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def mixed_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    name = "c" + secrets.token_hex(3)
+    data = tmp_path_factory.mktemp("ctrd-lab")
+    cmd = [*SKIFF, "lab", "up", "--nodes", "2", "--containerd-nodes", "1", "--name", name, "--data-dir", str(data),
+           "--port", str(free_port()), "--demo"]
+    try:
+        up = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, up.stderr
+        yield Lab(name, data, data / "kubeconfig")
+    finally:
+        subprocess.run([*SKIFF, "lab", "down", "--name", name, "--data-dir", str(data)], capture_output=True,
+                       timeout=120)
+
+
+def test_node_reports_containerd(mixed_lab: Lab) -> None:
+    nodes = {n["metadata"]["name"]: n["status"]["nodeInfo"]["containerRuntimeVersion"]
+             for n in mixed_lab.json("get", "nodes")["items"]}
+    assert nodes["node1"].startswith("skiff://") and nodes["node2"].startswith("containerd://1.6"), nodes
+
+
+def test_demo_runs_on_containerd_and_reaches_across_runtimes(mixed_lab: Lab) -> None:
+    def web_by_node() -> dict[str, dict]:
+        pods = [p for p in mixed_lab.json("get", "pods", "-l", "app=web")["items"]
+                if p["status"].get("phase") == "Running" and p["status"].get("podIP")]
+        by = {p["spec"]["nodeName"]: p for p in pods}
+        return by if len(pods) == 3 and set(by) == {"node1", "node2"} else {}
+    by = wait_for(web_by_node, timeout=180, what="web Running on both nodes")
+    on_ctrd, on_skiff = by["node2"], by["node1"]
+    # each asks the other, across the runtimes and the nodes, straight to the pod IP
+    for src, dst in ((on_ctrd, on_skiff), (on_skiff, on_ctrd)):
+        out = _pod_exec(mixed_lab, src["metadata"]["name"],
+                        f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {dst['status']['podIP']} 80 | tail -n 1")
+        assert out.strip() == f"hello from {dst['metadata']['name']} on {dst['spec']['nodeName']}", out
+    # the DaemonSet's pod on the containerd node, and its logs through kubectl
+    reporters = wait_for(lambda: [p for p in mixed_lab.json("get", "pods", "-l", "app=node-reporter")["items"]
+                                  if p["spec"]["nodeName"] == "node2" and p["status"].get("phase") == "Running"],
+                         timeout=120, what="node-reporter on node2")
+    logs = mixed_lab.kubectl("logs", reporters[0]["metadata"]["name"]).stdout
+    assert "node2" in logs, logs
+
+
+def test_down_removes_containerds_cgroups_mounts_and_namespaces(mixed_lab: Lab) -> None:
+    t = lab_topology.plan(mixed_lab.name, 2)
+    state = lab.load(mixed_lab.data)
+    assert state is not None
+    procs = state[1]
+    assert any(p.role == "node2-containerd" and p.alive() for p in procs)
+    shims = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()
+             and str(mixed_lab.data).encode() in _cmdline(int(d.name)) and b"containerd-shim" in _cmdline(int(d.name))]
+    assert shims, "containerd runs its pods through shims"
+    uids = [p["metadata"]["uid"] for p in mixed_lab.json("get", "pods", "-A")["items"]
+            if p["spec"].get("nodeName") == "node2"]
+    down = subprocess.run([*SKIFF, "lab", "down", "--data-dir", str(mixed_lab.data)], capture_output=True,
+                          text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert not any(Path(f"/proc/{pid}").exists() and str(mixed_lab.data).encode() in _cmdline(pid) for pid in shims)
+    assert not set(os.listdir("/run/netns")) & set(t.namespaces)
+    assert str(mixed_lab.data) not in Path("/proc/self/mountinfo").read_text()
+    for root in lab.cgroup_roots():
+        assert not (root / t.cgroup).exists(), root / t.cgroup
+        # nothing of node2's pods escaped to the top of a hierarchy (as a relative cgroup path would)
+        assert not [u for u in uids if (root / "kubepods" / f"pod{u}").exists()], root
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
