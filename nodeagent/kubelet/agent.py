@@ -249,7 +249,9 @@ class Agent:
                 await self.cri.remove_sandbox(s.id)
 
     async def _route_loop(self, stop: asyncio.Event) -> None:
-        """Keep routes to the other nodes' podCIDRs in step with the Node objects."""
+        """Keep routes to the other nodes' podCIDRs, and the SNAT of traffic leaving them, in
+        step with the Node objects."""
+        from skiff.nodeagent.network import masquerade
         from skiff.nodeagent.network.routes import RouteTable, desired_routes
 
         table = RouteTable()
@@ -260,6 +262,9 @@ class Agent:
                 put, gone = await asyncio.to_thread(table.sync, desired_routes(self.nodes.store.list(), me=self.name))
                 if put or gone:
                     log.info("node %s: routes to pods on other nodes: +%s -%s", self.name, put, gone)
+                if self.pod_cidr:
+                    await asyncio.to_thread(masquerade.apply, self.pod_cidr,
+                                            masquerade.cluster_cidrs(self.nodes.store.list()))
             except (RuntimeError, OSError, ValueError) as exc:
                 log.warning("node %s: routes: %s", self.name, exc)
                 await asyncio.sleep(2)

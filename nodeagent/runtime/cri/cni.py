@@ -60,6 +60,7 @@ class Attachment:
     netns: str
     ifname: str = "eth0"
     args: str = ""
+    runtime_config: tuple[tuple[str, Any], ...] = ()  # capability args (portMappings, ...), for plugins that ask
 
 
 def plugin_env(command: str, att: Attachment, bin_dirs: list[str]) -> dict[str, str]:
@@ -71,10 +72,19 @@ def plugin_env(command: str, att: Attachment, bin_dirs: list[str]) -> dict[str, 
     return env
 
 
-def plugin_config(conflist: dict[str, Any], plugin: dict[str, Any], prev: dict[str, Any] | None) -> bytes:
+def capabilities(plugin: dict[str, Any]) -> set[str]:
+    return {k for k, v in (plugin.get("capabilities") or {}).items() if v}
+
+
+def plugin_config(conflist: dict[str, Any], plugin: dict[str, Any], prev: dict[str, Any] | None,
+                  runtime_config: dict[str, Any] | None = None) -> bytes:
+    """A plugin's stdin; ``runtimeConfig`` carries only the capabilities it declares (CNI conventions)."""
     conf = dict(plugin)
     conf["cniVersion"] = conflist.get("cniVersion", CNI_VERSION)
     conf["name"] = conflist["name"]
+    wanted = {k: v for k, v in (runtime_config or {}).items() if k in capabilities(plugin)}
+    if wanted:
+        conf["runtimeConfig"] = wanted
     if prev is not None:
         conf["prevResult"] = prev
     return json.dumps(conf).encode()
@@ -128,7 +138,7 @@ class Cni:
                    prev: dict[str, Any] | None) -> dict[str, Any] | None:
         binary = find_plugin(plugin["type"], self.bin_dirs)
         code, out, err = await _exec(binary, plugin_env(command, att, self.bin_dirs),
-                                     plugin_config(self.conflist, plugin, prev))
+                                     plugin_config(self.conflist, plugin, prev, dict(att.runtime_config)))
         if code != 0:
             try:
                 msg = json.loads(out).get("msg") or out.decode(errors="replace")
@@ -138,6 +148,10 @@ class Cni:
         if command == "ADD" and out.strip():
             return json.loads(out)  # type: ignore[no-any-return]
         return prev
+
+    def handles(self, capability: str) -> bool:
+        """Whether a plugin of the list takes this capability (``portMappings``: hostPorts are its job)."""
+        return any(capability in capabilities(p) for p in self.conflist["plugins"])
 
     async def add(self, att: Attachment) -> dict[str, Any]:
         result: dict[str, Any] | None = None

@@ -23,6 +23,7 @@ import grpc
 
 from skiff.nodeagent.runtime.cri import api_pb2 as pb
 from skiff.nodeagent.runtime.cri import cni as cnimod
+from skiff.nodeagent.runtime.cri import hostports
 from skiff.nodeagent.runtime.cri.logs import LogCopier
 from skiff.nodeagent.runtime.cri.streaming import StreamingServer
 from skiff.nodeagent.runtime.cri.sandbox import Sandbox, SandboxError, SandboxStore, resolv_conf
@@ -57,6 +58,20 @@ def rfc3339_to_ns(text: str) -> int:
     base, _, frac = text.rstrip("Z").partition(".")
     t = dt.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc)
     return int(t.timestamp()) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+
+
+def port_mappings(c: pb.PodSandboxConfig) -> list[hostports.Mapping]:
+    """The sandbox's hostPort mappings (a mapping without a host port publishes nothing)."""
+    out = []
+    for pm in c.port_mappings:
+        if pm.host_port <= 0:
+            continue
+        if not 0 < pm.container_port < 65536 or pm.host_port > 65535:
+            raise CriError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"port_mappings: ports must be 1-65535 (got {pm.host_port}->{pm.container_port})")
+        out.append(hostports.Mapping(hostports.PROTOCOLS.get(pm.protocol, "tcp"), pm.host_port, pm.container_port,
+                                     pm.host_ip))
+    return out
 
 
 def docker_name(meta: pb.ContainerMetadata, sb: Sandbox) -> str:
@@ -280,7 +295,13 @@ class CriRuntime:
                      hostname=c.hostname, log_directory=c.log_directory, labels=dict(c.labels),
                      annotations=dict(c.annotations), dns_servers=list(c.dns_config.servers),
                      dns_searches=list(c.dns_config.searches), dns_options=list(c.dns_config.options),
-                     host_network=host_net, runtime_handler=req.runtime_handler)
+                     host_network=host_net, runtime_handler=req.runtime_handler,
+                     port_mappings=[vars(m) for m in port_mappings(c)])
+        if sb.port_mappings and not host_net:
+            clash = hostports.conflicts(self._pod_ports(sb), [self._pod_ports(o) for o in self._port_holders()])
+            if clash:
+                raise CriError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"RunPodSandbox {c.metadata.namespace}/{c.metadata.name}: {clash}")
         self.sandboxes.save(sb)
         try:
             await asyncio.to_thread(self.sandboxes.create_namespaces, sb)
@@ -291,9 +312,11 @@ class CriRuntime:
                                    "RunPodSandbox: network not ready: no CNI config and no podCIDR")
                 sb.network_attached = True
                 self.sandboxes.save(sb)
-                result = await net.add(cnimod.Attachment(sb.id, sb.ns_path(self.sandboxes.dir, "net"),
-                                                         args=self._cni_args(sb)))
+                result = await net.add(self._attachment(sb))
                 sb.ip = cnimod.pod_ip(result)
+                if sb.port_mappings and not net.handles("portMappings"):
+                    self.sandboxes.save(sb)
+                    await self.sync_host_ports()
             if c.log_directory:
                 os.makedirs(c.log_directory, exist_ok=True)
             self.sandboxes.save(sb)
@@ -317,6 +340,29 @@ class CriRuntime:
         finally:
             self.sandboxes.remove(sb)
 
+    def _attachment(self, sb: Sandbox) -> cnimod.Attachment:
+        mappings = [hostports.Mapping(**m).as_cni() for m in sb.port_mappings]
+        return cnimod.Attachment(sb.id, sb.ns_path(self.sandboxes.dir, "net"), args=self._cni_args(sb),
+                                 runtime_config=(("portMappings", mappings),) if mappings else ())
+
+    @staticmethod
+    def _pod_ports(sb: Sandbox) -> hostports.PodPorts:
+        return hostports.PodPorts(f"{sb.namespace}/{sb.name}", sb.ip,
+                                  tuple(hostports.Mapping(**m) for m in sb.port_mappings))
+
+    def _port_holders(self, skip: str = "") -> list[Sandbox]:
+        return [s for s in self.sandboxes.items.values()
+                if s.ready and s.port_mappings and not s.host_network and s.id != skip]
+
+    async def sync_host_ports(self, skip: str = "") -> None:
+        """Rebuild the hostPort DNAT chains from every ready sandbox (not ``skip``), unless the
+        CNI config's portmap plugin does it."""
+        net = self.cni()
+        if net is not None and net.handles("portMappings"):
+            return
+        pods = [self._pod_ports(s) for s in self._port_holders(skip) if s.ip]
+        await asyncio.to_thread(hostports.apply, pods, pod_cidr=self.pod_cidr)
+
     @staticmethod
     def _cni_args(sb: Sandbox) -> str:
         return (f"IgnoreUnknown=1;K8S_POD_NAMESPACE={sb.namespace};K8S_POD_NAME={sb.name};"
@@ -336,11 +382,15 @@ class CriRuntime:
             net = self.cni()
             if net is not None:
                 try:
-                    await net.delete(cnimod.Attachment(sb.id, sb.ns_path(self.sandboxes.dir, "net"),
-                                                       args=self._cni_args(sb)))
+                    await net.delete(self._attachment(sb))
                 except cnimod.CniError as exc:
                     log.warning("sandbox %s: %s", sb.id[:12], exc)
             sb.network_attached = False
+            if sb.port_mappings:
+                try:
+                    await self.sync_host_ports(skip=sb.id)
+                except hostports.HostPortError as exc:
+                    log.warning("sandbox %s: host ports: %s", sb.id[:12], exc)
         await asyncio.to_thread(self.sandboxes.release_namespaces, sb)
 
     async def stop_pod_sandbox(self, sid: str) -> None:

@@ -41,6 +41,7 @@ class Sandbox:
     ip: str = ""
     runtime_handler: str = ""
     network_attached: bool = False
+    port_mappings: list[dict[str, Any]] = field(default_factory=list)  # hostports.Mapping fields
 
     def ns_path(self, state_dir: Path, kind: str) -> str:
         return str(state_dir / self.id / "ns" / kind)
