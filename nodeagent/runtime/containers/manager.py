@@ -331,6 +331,9 @@ class ContainerManager:
         )
         if host.get("UTSMode") == "host":
             spec["hostname"] = ""
+        size = host.get("ConsoleSize") or [0, 0]
+        if cfg.get("Tty") and len(size) == 2 and size[0] and size[1]:
+            spec["process"]["consoleSize"] = {"height": int(size[0]), "width": int(size[1])}
         spec["annotations"] = {"com.skiff.container.name": rec["Name"].lstrip("/")}
         bdir = self.cdir(rec["Id"]) / "bundle"
         bdir.mkdir(exist_ok=True)

@@ -4,17 +4,21 @@ Named volumes live in ``<root>/volumes/<name>/_data`` with their metadata beside
 it in ``volume.json`` (Docker keeps the same ``_data`` layout). ``mount_points``
 turns a create request's ``Binds``, ``Mounts`` and ``Volumes`` into the
 container's ``MountPoints`` (pure apart from the volumes it creates); the
-manager bind-mounts them into the bundle. Copying an image's files into a new
-volume (Docker's copy-up) is not done: a new volume starts empty.
+manager bind-mounts them into the bundle. At create, a volume (named or anonymous)
+mounted over a directory of the image gets that directory's content while the
+volume is still empty, as Docker copies it (``copy_image_content``); ``nocopy``
+(``-v name:/dst:nocopy``, ``--mount ...,volume-nocopy``) and bind mounts skip it.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
 import re
 import secrets
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +119,7 @@ def parse_bind(spec: str) -> dict[str, Any]:
         return {"Type": "bind", "Source": os.path.normpath(src), "Destination": dst, "RW": rw, "Mode": mode,
                 "Propagation": "rprivate"}
     return {"Type": "volume", "Name": src, "Source": "", "Destination": dst, "RW": rw, "Mode": mode,
-            "Propagation": ""}
+            "Propagation": "", "CopyData": "nocopy" not in opts}
 
 
 def parse_mount(m: dict[str, Any]) -> dict[str, Any]:
@@ -136,9 +140,76 @@ def parse_mount(m: dict[str, Any]) -> dict[str, Any]:
         return {"Type": "bind", "Source": os.path.normpath(src), "Destination": dst, "RW": rw, "Mode": "",
                 "Propagation": "rprivate"}
     if kind == "volume":
+        nocopy = bool((m.get("VolumeOptions") or {}).get("NoCopy"))
         return {"Type": "volume", "Name": m.get("Source") or "", "Source": "", "Destination": dst, "RW": rw,
-                "Mode": "", "Propagation": ""}
+                "Mode": "", "Propagation": "", "CopyData": not nocopy}
     raise VolumeError(f"mount type {kind!r} is not supported")
+
+
+def _copy_up(rfs: Any, points: list[dict[str, Any]]) -> None:
+    """The image's content at each destination into its volume, through the container's
+    overlay mounted for the while (whiteouts and opaque layers resolved by the kernel)."""
+    was_mounted = rfs.mounted()
+    merged = rfs.mount()
+    try:
+        for mp in points:
+            copy_image_content(Path(merged), mp["Destination"], Path(mp["Source"]))
+    finally:
+        if not was_mounted:
+            rfs.unmount()
+
+
+def copy_image_content(rootfs: Path, destination: str, volume: Path) -> bool:
+    """Docker's copy-up: only into an empty volume, only from a directory of the image.
+
+    Files keep their mode, owner, times and hard links; the volume's top directory
+    takes the owner and mode of the image's. Answers whether anything was copied.
+    """
+    from skiff.nodeagent.runtime.oci.plan import secure_join
+
+    src = Path(secure_join(str(rootfs), destination))
+    if not src.is_dir() or src.is_symlink() or any(volume.iterdir()):
+        return False
+    links: dict[tuple[int, int], Path] = {}
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = Path(dirpath).relative_to(src)
+        for name in sorted(dirnames + filenames):
+            _copy_entry(Path(dirpath) / name, volume / rel / name, links)
+    st = src.lstat()
+    os.chown(volume, st.st_uid, st.st_gid)
+    os.chmod(volume, stat.S_IMODE(st.st_mode))
+    # Directory times last: writing into a directory changes its mtime.
+    for dirpath, dirnames, _ in os.walk(src):
+        rel = Path(dirpath).relative_to(src)
+        for name in dirnames:
+            s = (Path(dirpath) / name).lstat()
+            if stat.S_ISDIR(s.st_mode):
+                os.utime(volume / rel / name, ns=(s.st_atime_ns, s.st_mtime_ns))
+    return True
+
+
+def _copy_entry(src: Path, dst: Path, links: dict[tuple[int, int], Path]) -> None:
+    st = src.lstat()
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        dst.mkdir()
+    elif stat.S_ISLNK(mode):
+        os.symlink(os.readlink(src), dst)
+    elif stat.S_ISREG(mode) and st.st_nlink > 1 and (st.st_dev, st.st_ino) in links:
+        os.link(links[(st.st_dev, st.st_ino)], dst)
+        return
+    elif stat.S_ISREG(mode):
+        shutil.copyfile(src, dst, follow_symlinks=False)
+        if st.st_nlink > 1:
+            links[(st.st_dev, st.st_ino)] = dst
+    elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        os.mknod(dst, mode, st.st_rdev)
+    else:
+        return  # sockets are not content
+    os.lchown(dst, st.st_uid, st.st_gid)
+    if not stat.S_ISLNK(mode):
+        os.chmod(dst, stat.S_IMODE(mode))
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
 class VolumeSupport:
@@ -166,10 +237,10 @@ class VolumeSupport:
         for dst in {**image_volumes, **(body.get("Volumes") or {})}:
             if dst not in points:
                 points[dst] = {"Type": "volume", "Name": "", "Source": "", "Destination": dst, "RW": True,
-                               "Mode": "", "Propagation": ""}
+                               "Mode": "", "Propagation": "", "CopyData": True}
         return list(points.values())
 
-    async def mounts_for(self, rec: dict[str, Any], _rfs: Any) -> list[dict[str, Any]]:
+    async def mounts_for(self, rec: dict[str, Any], rfs: Any) -> list[dict[str, Any]]:
         img = self.containers.images.get(rec["Image"])
         planned = self.plan(rec["Config"], rec["HostConfig"], (img.config.get("config") or {}).get("Volumes") or {})
         for mp in planned:
@@ -179,6 +250,9 @@ class VolumeSupport:
                 anonymous = not mp["Name"]
                 vol = self.store.create(mp["Name"] or None, anonymous=anonymous)
                 mp.update(Name=vol["Name"], Source=vol["Mountpoint"], Driver="local", Anonymous=anonymous)
+        copies = [mp for mp in planned if mp["Type"] == "volume" and mp.get("CopyData")]
+        if copies and rfs is not None:
+            await asyncio.to_thread(_copy_up, rfs, copies)
         return planned
 
     async def release(self, rec: dict[str, Any], *, remove_anonymous: bool) -> None:

@@ -216,6 +216,40 @@ def run_exec(argv: list[str], timeout: float | None) -> tuple[int, bytes, bytes]
         return proc.returncode, out.read(EXEC_OUTPUT_CAP), err.read(EXEC_OUTPUT_CAP)
 
 
+class ShimAttacher:
+    """Attach through the container manager: the shim's attach socket and its control fifo."""
+
+    def __init__(self, containers: Any) -> None:
+        self.containers = containers
+
+    async def open(self, container_id: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await self.containers.attach_streams(container_id)  # type: ignore[no-any-return]
+
+    def _control(self, container_id: str, line: str) -> None:
+        path = self.containers.cdir(container_id) / "shim" / "ctl"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return
+        try:
+            os.write(fd, line.encode())
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def resize(self, container_id: str, rows: int, cols: int) -> None:
+        self._control(container_id, f"resize {rows} {cols}\n")
+
+    def close_stdin(self, container_id: str) -> None:
+        try:
+            once = bool(self.containers.get(container_id)["Config"].get("StdinOnce"))
+        except Exception:  # noqa: BLE001 - removed under us
+            return
+        if once:
+            self._control(container_id, "close-stdin\n")
+
+
 class CriRuntime:
     """The state and operations behind both CRI services."""
 
@@ -235,8 +269,30 @@ class CriRuntime:
     @property
     def streaming(self) -> StreamingServer:
         if self._streaming is None:
-            self._streaming = StreamingServer(list(self.containers.runtime_cmd))
+            self._streaming = StreamingServer(list(self.containers.runtime_cmd),
+                                              attacher=ShimAttacher(self.containers))
         return self._streaming
+
+    def attach_url(self, req: pb.AttachRequest) -> str:
+        rec = self._rec(req.container_id)
+        if not rec["State"]["Running"]:
+            raise CriError(grpc.StatusCode.FAILED_PRECONDITION, f"Attach: container {req.container_id} is not running")
+        if not (req.stdin or req.stdout or req.stderr):
+            raise CriError(grpc.StatusCode.INVALID_ARGUMENT, "Attach: one of stdin, stdout, or stderr must be set")
+        tty = bool(rec["Config"].get("Tty"))  # the container's stdio decides, whatever was asked
+        stdin = req.stdin and bool(rec["Config"].get("OpenStdin"))
+        return self.streaming.attach_url(rec["Id"], tty=tty, stdin=stdin, stdout=req.stdout,
+                                         stderr=req.stderr and not tty)
+
+    def portforward_url(self, req: pb.PortForwardRequest) -> str:
+        sb = self._sandbox(req.pod_sandbox_id)
+        if not sb.ready:
+            raise CriError(grpc.StatusCode.FAILED_PRECONDITION, f"PortForward: pod sandbox {sb.id} is not ready")
+        bad = [p for p in req.port if not 0 < p < 65536]
+        if bad:
+            raise CriError(grpc.StatusCode.INVALID_ARGUMENT, f"PortForward: invalid port {bad[0]}")
+        netns = "" if sb.host_network else sb.ns_path(self.sandboxes.dir, "net")
+        return self.streaming.portforward_url(sb.id, netns, list(req.port))
 
     def exec_url(self, req: pb.ExecRequest) -> str:
         rec = self._rec(req.container_id)

@@ -22,14 +22,16 @@ from aiohttp import web
 
 from skiff.nodeagent.runtime.containers import logs as logmod
 from skiff.nodeagent.runtime.containers import manager as mgr_mod
+from skiff.nodeagent.runtime.containers.execs import write_ctl
 from skiff.nodeagent.runtime.containers.manager import ContainerError, ContainerManager
 from skiff.nodeagent.runtime.dockerapi.app import ENGINE_KEY
 from skiff.nodeagent.runtime.dockerapi.errors import ApiError, BadRequest, json_response
-from skiff.nodeagent.runtime.dockerapi.hijack import Hijacked
+from skiff.nodeagent.runtime.dockerapi.hijack import (
+    DEFAULT_DETACH_KEYS, DetachKeysError, DetachMatcher, Hijacked, parse_detach_keys,
+)
 from skiff.nodeagent.runtime.engine import Engine
 
 log = logging.getLogger(__name__)
-DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
 
 def setup(engine: Engine) -> None:
@@ -284,7 +286,11 @@ async def list_containers(request: web.Request) -> web.Response:
 
 async def inspect(request: web.Request) -> web.Response:
     rec = _get(request)
-    return json_response(inspect_body(_mgr(request), rec))
+    body = inspect_body(_mgr(request), rec)
+    execs = request.app[ENGINE_KEY].get("execs")
+    if execs is not None:
+        body["ExecIDs"] = execs.running_ids(rec["Id"]) or None
+    return json_response(body)
 
 
 async def start(request: web.Request) -> web.Response:
@@ -375,22 +381,23 @@ async def resize(request: web.Request) -> web.Response:
     rec = _get(request)
     if not rec["State"]["Running"]:
         raise ApiError(f"Container {rec['Id']} is not running", status=409)
-    h, w = request.query.get("h", "0"), request.query.get("w", "0")
-    _ctl(_mgr(request).cdir(rec["Id"]) / "shim" / "ctl", f"resize {int(h)} {int(w)}\n")
+    h, w = _size(request)
+    write_ctl(_mgr(request).cdir(rec["Id"]) / "shim" / "ctl", f"resize {h} {w}\n")
     return web.Response(status=200)
 
 
-def _ctl(path: Path, line: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return
-    try:
-        os.write(fd, line.encode())
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _size(request: web.Request) -> tuple[int, int]:
+    """The ``h`` and ``w`` of a resize request (a terminal's rows and columns)."""
+    out = []
+    for key in ("h", "w"):
+        try:
+            n = int(request.query.get(key, "0"))
+        except ValueError:
+            raise BadRequest(f"invalid {key}: {request.query.get(key)!r} is not an integer") from None
+        if not 0 <= n <= 65535:
+            raise BadRequest(f"invalid {key}: {n} is out of range")
+        out.append(n)
+    return out[0], out[1]
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
@@ -455,9 +462,11 @@ async def attach(request: web.Request) -> web.StreamResponse:
     want_stdin = _bool(request, "stdin")
     want_out, want_err = _bool(request, "stdout"), _bool(request, "stderr")
     stream = _bool(request, "stream")
-    detach_keys = DETACH_KEYS
-    if request.query.get("detachKeys"):
-        detach_keys = _parse_detach_keys(request.query["detachKeys"])
+    try:
+        detach_keys = parse_detach_keys(request.query["detachKeys"]) if request.query.get("detachKeys") \
+            else DEFAULT_DETACH_KEYS
+    except DetachKeysError as exc:
+        raise BadRequest(str(exc)) from None
     h = Hijacked(request, tty=tty)
     await h.start()
     if _bool(request, "logs"):
@@ -477,66 +486,90 @@ async def attach(request: web.Request) -> web.StreamResponse:
         log.debug("attach %s: %r", rec["Id"][:12], exc)
         h.close()
         return h.response()
-
-    async def pump_out() -> None:
-        while True:
-            if tty:
-                data = await reader.read(65536)
-                if not data:
-                    return
-                h.write(data)
-                continue
-            try:
-                head = await reader.readexactly(8)
-                body = await reader.readexactly(int.from_bytes(head[4:], "big"))
-            except asyncio.IncompleteReadError:
-                return
-            if (head[0] == 1 and want_out) or (head[0] == 2 and want_err):
-                h.write(head + body)
-
-    async def pump_in() -> str:
-        window = b""
-        while True:
-            data = await h.input.get()
-            if data is None:
-                return "eof"
-            if not want_stdin:
-                continue
-            if tty and detach_keys:
-                window = (window + data)[-len(detach_keys):]
-                if detach_keys in window or detach_keys in data:
-                    return "detach"
-            writer.write(data)
-            await writer.drain()
-
-    out_task = asyncio.ensure_future(pump_out())
-    in_task = asyncio.ensure_future(pump_in())
-    done, _ = await asyncio.wait({out_task, in_task}, return_when=asyncio.FIRST_COMPLETED)
-    if in_task in done and in_task.result() == "eof" and want_stdin:
-        if rec["Config"].get("StdinOnce"):
-            _ctl(m.cdir(rec["Id"]) / "shim" / "ctl", "close-stdin\n")
-        await out_task  # keep streaming output until the container ends
-    elif in_task in done and in_task.result() == "eof":
-        await out_task
-    in_task.cancel()
-    out_task.cancel()
-    writer.close()
-    h.close()
+    try:
+        ended = await relay(h, reader, writer, tty=tty, want_stdin=want_stdin, want_out=want_out,
+                            want_err=want_err, detach_keys=detach_keys if tty else b"")
+        if ended == "stdin-eof":
+            if want_stdin and rec["Config"].get("StdinOnce") and not tty:
+                # As dockerd: the first attached stdin to end closes the container's (never a tty's).
+                write_ctl(m.cdir(rec["Id"]) / "shim" / "ctl", "close-stdin\n")
+            await relay_rest(h, reader, tty=tty, want_out=want_out, want_err=want_err)
+    finally:
+        writer.close()
+        h.close()
     return h.response()
 
 
-def _parse_detach_keys(text: str) -> bytes:
-    out = bytearray()
-    for part in text.split(","):
-        part = part.strip()
-        if part.startswith("ctrl-") and len(part) == 6:
-            c = part[5]
-            out.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}.get(c, (ord(c.lower()) - 96) & 0x1F))
-        elif len(part) == 1:
-            out.append(ord(part))
-        else:
-            raise BadRequest(f"Invalid detach keys ({text}) provided")
-    return bytes(out)
+async def relay(h: Hijacked, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, tty: bool,
+                want_stdin: bool, want_out: bool, want_err: bool, detach_keys: bytes) -> str:
+    """Shim output to the client, client input to the shim, until one side ends.
+
+    Answers why: "exited" (the output ended), "detach" (the keys were typed),
+    "gone" (the client closed its connection) or "stdin-eof" (the client is done
+    sending but still reads; the caller decides about stdin, then ``relay_rest``).
+    """
+    out_task = asyncio.ensure_future(_pump_out(h, reader, tty=tty, want_out=want_out, want_err=want_err))
+    in_task = asyncio.ensure_future(_pump_in(h, writer, want_stdin=want_stdin, detach_keys=detach_keys))
+    lost_task = asyncio.ensure_future(h.lost.wait())
+    try:
+        done, _ = await asyncio.wait({out_task, in_task, lost_task}, return_when=asyncio.FIRST_COMPLETED)
+        if out_task in done:
+            return "exited"
+        if lost_task in done:
+            return "gone"
+        return in_task.result()
+    finally:
+        for t in (out_task, in_task, lost_task):
+            t.cancel()
+
+
+async def relay_rest(h: Hijacked, reader: asyncio.StreamReader, *, tty: bool, want_out: bool,
+                     want_err: bool) -> None:
+    """Output only, until it ends or the client goes."""
+    out_task = asyncio.ensure_future(_pump_out(h, reader, tty=tty, want_out=want_out, want_err=want_err))
+    lost_task = asyncio.ensure_future(h.lost.wait())
+    try:
+        await asyncio.wait({out_task, lost_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        out_task.cancel()
+        lost_task.cancel()
+
+
+async def _pump_out(h: Hijacked, reader: asyncio.StreamReader, *, tty: bool, want_out: bool,
+                    want_err: bool) -> None:
+    while True:
+        if tty or (want_out and want_err):  # frames pass through as they come
+            data = await reader.read(65536)
+            if not data:
+                return
+            h.write(data)
+            continue
+        try:
+            head = await reader.readexactly(8)
+            body = await reader.readexactly(int.from_bytes(head[4:], "big"))
+        except asyncio.IncompleteReadError:
+            return
+        if (head[0] == 1 and want_out) or (head[0] == 2 and want_err):
+            h.write(head + body)
+
+
+async def _pump_in(h: Hijacked, writer: asyncio.StreamWriter, *, want_stdin: bool, detach_keys: bytes) -> str:
+    matcher = DetachMatcher(detach_keys)
+    # No write buffer: once drain returns, the shim has what was sent (a close-stdin after it
+    # must not overtake it).
+    writer.transport.set_write_buffer_limits(0)
+    while True:
+        data = await h.input.get()
+        if data is None:
+            return "stdin-eof"
+        if not want_stdin:
+            continue
+        data, detached = matcher.feed(data)
+        if data:
+            writer.write(data)
+            await writer.drain()
+        if detached:
+            return "detach"
 
 
 async def top(request: web.Request) -> web.Response:

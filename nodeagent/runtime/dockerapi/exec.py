@@ -1,24 +1,18 @@
 """Exec endpoints of the Docker Engine API: create, start (hijacked), inspect, resize.
 
-An exec runs ``skiff runtime exec -p PROCESS.json ID`` as a child of the engine,
-its stdio on pipes (or on a pty the engine owns, with ``Tty``), streamed over the
-hijacked connection. The exit code is recorded before the stream closes, since
-the docker CLI inspects the exec right after its output ends. Execs do not
-survive an engine restart (as with Docker, whose execs die with the shim's
-connection); the container itself is untouched.
+An exec runs under its own ``skiff-shim`` (``skiff.nodeagent.runtime.containers.execs``),
+which holds its stdio or, with ``Tty``, the pty master the runtime made in the
+container; the handler relays the shim's socket over the hijacked connection. The
+exit code is recorded before the stream closes, since the docker CLI inspects the
+exec right after its output ends. A client that detaches (``^P^Q``) or goes away
+leaves the exec running, and so does a daemon restart.
 """
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import logging
 import os
-import secrets
-import struct
-import subprocess
-import termios
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +20,14 @@ import orjson
 from aiohttp import web
 
 from skiff.nodeagent.runtime.containers import dockerspec
+from skiff.nodeagent.runtime.containers.execs import ExecManager, ExecRecord, ExecStartError
 from skiff.nodeagent.runtime.containers.manager import ContainerError, ContainerManager
 from skiff.nodeagent.runtime.dockerapi.app import ENGINE_KEY
+from skiff.nodeagent.runtime.dockerapi.containers import _size, relay, relay_rest
 from skiff.nodeagent.runtime.dockerapi.errors import ApiError, BadRequest, NotFound, json_response
-from skiff.nodeagent.runtime.dockerapi.hijack import Hijacked
+from skiff.nodeagent.runtime.dockerapi.hijack import (
+    DEFAULT_DETACH_KEYS, DetachKeysError, Hijacked, parse_detach_keys,
+)
 from skiff.nodeagent.runtime.engine import Engine
 from skiff.nodeagent.runtime.oci import container as rt
 from skiff.nodeagent.runtime.oci.state import RuntimeError_
@@ -37,37 +35,24 @@ from skiff.nodeagent.runtime.oci.state import RuntimeError_
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class ExecInstance:
-    id: str
-    container_id: str
-    config: dict[str, Any]
-    running: bool = False
-    exit_code: int | None = None
-    pid: int = 0
-    started: bool = False
-    pty_master: int = -1
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def inspect(self) -> dict[str, Any]:
-        c = self.config
-        return {
-            "ID": self.id, "ContainerID": self.container_id, "Running": self.running,
-            "ExitCode": self.exit_code, "Pid": self.pid, "CanRemove": False, "DetachKeys": "",
-            "OpenStdin": bool(c.get("AttachStdin")), "OpenStdout": bool(c.get("AttachStdout")),
-            "OpenStderr": bool(c.get("AttachStderr")),
-            "ProcessConfig": {"tty": bool(c.get("Tty")), "entrypoint": c["Cmd"][0], "arguments": c["Cmd"][1:],
-                              "privileged": bool(c.get("Privileged")), "user": c.get("User") or ""},
-        }
-
-
-def _execs(engine: Engine) -> dict[str, ExecInstance]:
+def _execs(engine: Engine) -> ExecManager:
     return engine.get("execs")  # type: ignore[no-any-return]
 
 
 def setup(engine: Engine) -> None:
-    if engine.get("execs") is None:
-        engine.attach("execs", {})
+    if engine.get("execs") is not None:
+        return
+    execs = ExecManager(engine.containers)
+    engine.attach("execs", execs)
+
+    async def start(_: Engine) -> None:
+        await execs.load()  # after the containers' own load (registered first)
+
+    async def stop(_: Engine) -> None:
+        await execs.close()
+
+    engine.on_startup(start)
+    engine.on_shutdown(stop)
 
 
 def _mgr(request: web.Request) -> ContainerManager:
@@ -95,12 +80,19 @@ async def create(request: web.Request) -> web.Response:
     cmd = body.get("Cmd")
     if not cmd or not isinstance(cmd, list):
         raise BadRequest("No exec command specified")
-    ex = ExecInstance(id=secrets.token_hex(32), container_id=rec["Id"], config=body)
-    _execs(request.app[ENGINE_KEY])[ex.id] = ex
+    if body.get("DetachKeys"):
+        try:
+            parse_detach_keys(body["DetachKeys"])
+        except DetachKeysError as exc:
+            raise BadRequest(str(exc)) from None
+    ex = _execs(request.app[ENGINE_KEY]).create(rec["Id"], body)
+    size = body.get("ConsoleSize") or []
+    if len(size) == 2 and size[0] and size[1]:
+        ex.size = (int(size[0]), int(size[1]))
     return json_response({"Id": ex.id}, status=201)
 
 
-def _get_exec(request: web.Request) -> ExecInstance:
+def _get_exec(request: web.Request) -> ExecRecord:
     ex = _execs(request.app[ENGINE_KEY]).get(request.match_info["id"])
     if ex is None:
         raise NotFound(f"No such exec instance: {request.match_info['id']}")
@@ -150,44 +142,76 @@ async def start(request: web.Request) -> web.StreamResponse:
         raise ApiError(f"Exec {ex.id} has already been started", status=409)
     rec = _running_container(request, ex.container_id)
     m = _mgr(request)
+    execs = _execs(request.app[ENGINE_KEY])
     try:
         proc_spec = await asyncio.to_thread(process_spec, m, rec, ex.config)
     except (RuntimeError_, OSError) as exc:
         raise ApiError(f"container {rec['Id']} is not running: {exc}", status=409) from None
     except dockerspec.ConfigError as exc:
         raise ApiError(str(exc), status=500) from None
-    ex.started = True
-    sdir = m.cdir(rec["Id"]) / "exec"
-    sdir.mkdir(exist_ok=True)
-    pfile = sdir / f"{ex.id}.json"
-    pfile.write_text(json.dumps(proc_spec))
-    argv = [*m.runtime_cmd, "exec", "-p", str(pfile), rec["Id"]]
-    tty = bool(ex.config.get("Tty"))
+    if ex.size:
+        proc_spec["consoleSize"] = {"height": ex.size[0], "width": ex.size[1]}
+    tty = ex.tty
     if body.get("Detach"):
-        ex.running = True
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             close_fds=True, start_new_session=True)
-        ex.pid = p.pid
-        asyncio.ensure_future(_reap(ex, p, pfile))
+        try:
+            await execs.start(ex, proc_spec, hold_output=False)
+        except ExecStartError as exc:
+            raise ApiError(f"OCI runtime exec failed: exec failed: {exc.message}: unknown", status=500) from None
         return web.Response(status=200)
     h = Hijacked(request, tty=tty)
     await h.start()
     missing = _missing_executable(m.rootfs(rec).merged, proc_spec)
+    failure = ""
     if missing:
-        # What runc prints through dockerd; the CLI shows it and exits 127.
-        msg = (f"OCI runtime exec failed: exec failed: unable to start container process: {missing}: unknown\r\n"
-               .encode())
-        h.write(msg if tty else bytes([1, 0, 0, 0]) + len(msg).to_bytes(4, "big") + msg)
-        ex.exit_code, ex.running = 127, False
+        ex.started, ex.exit_code, ex.running = True, 127, False
         ex.done.set()
-        pfile.unlink(missing_ok=True)
+        failure = missing
+    else:
+        try:
+            await execs.start(ex, proc_spec, hold_output=True)
+        except ExecStartError as exc:
+            failure = exc.message
+    if failure:
+        # What runc prints through dockerd; the CLI shows it and exits 126/127.
+        msg = f"OCI runtime exec failed: exec failed: unable to start container process: {failure}: unknown\r\n"
+        data = msg.encode()
+        h.write(data if tty else bytes([1, 0, 0, 0]) + len(data).to_bytes(4, "big") + data)
         h.close()
         return h.response()
     try:
-        await _run_attached(ex, argv, h, tty=tty, pfile=pfile)
+        await _relay_exec(execs, ex, h)
     finally:
         h.close()
     return h.response()
+
+
+async def _relay_exec(execs: ExecManager, ex: ExecRecord, h: Hijacked) -> None:
+    cfg = ex.config
+    try:
+        reader, writer = await execs.attach(ex)
+    except OSError:  # the exec ended and its shim left before we connected
+        await ex.done.wait()
+        return
+    keys = DEFAULT_DETACH_KEYS
+    if cfg.get("DetachKeys"):
+        keys = parse_detach_keys(cfg["DetachKeys"])
+    try:
+        ended = await relay(h, reader, writer, tty=ex.tty, want_stdin=bool(cfg.get("AttachStdin")),
+                            want_out=bool(cfg.get("AttachStdout")), want_err=bool(cfg.get("AttachStderr")),
+                            detach_keys=keys if ex.tty else b"")
+        if ended == "stdin-eof":
+            if cfg.get("AttachStdin") and not ex.tty:
+                execs.close_stdin(ex)  # as dockerd: an exec's stdin closes with the client's (never a tty's)
+            await relay_rest(h, reader, tty=ex.tty, want_out=bool(cfg.get("AttachStdout")),
+                             want_err=bool(cfg.get("AttachStderr")))
+            ended = "exited" if reader.at_eof() else "gone"
+        if ended == "exited":
+            # The shim wrote the exit file before closing us; its watcher records it.
+            await asyncio.wait_for(ex.done.wait(), 30)
+    except asyncio.TimeoutError:
+        log.warning("exec %s: output ended but its shim did not exit", ex.id[:12])
+    finally:
+        writer.close()
 
 
 def _missing_executable(merged: Path, proc: dict[str, Any]) -> str:
@@ -208,151 +232,10 @@ def _missing_executable(merged: Path, proc: dict[str, Any]) -> str:
     return f'exec: "{name}": executable file not found in $PATH'
 
 
-async def _reap(ex: ExecInstance, p: subprocess.Popen[bytes], pfile: Path) -> None:
-    code = await asyncio.to_thread(p.wait)
-    ex.exit_code = _exit_code(code, "")
-    ex.running = False
-    ex.done.set()
-    pfile.unlink(missing_ok=True)
-
-
-def _exit_code(code: int, err_tail: str) -> int:
-    # The runtime failing before the exec (not the process) exits 1 with its message;
-    # Docker reports 126 (cannot run) or 127 (not found) then.
-    if code == 1 and "skiff runtime:" in err_tail:
-        return 127 if ("not found" in err_tail or "no such file" in err_tail) else 126
-    return code if code >= 0 else 128 - code
-
-
-async def _run_attached(ex: ExecInstance, argv: list[str], h: Hijacked, *, tty: bool, pfile: Path) -> None:
-    cfg = ex.config
-    loop = asyncio.get_running_loop()
-    want_in = bool(cfg.get("AttachStdin"))
-    child_fds: list[int] = []
-    if tty:
-        master, slave = os.openpty()
-        os.set_blocking(master, False)
-        ex.pty_master = master
-        stdin = stdout = stderr = slave
-        child_fds.append(slave)
-        in_w = out_r = master
-        err_r = -1
-    else:
-        out_r, stdout = os.pipe2(os.O_CLOEXEC)
-        err_r, stderr = os.pipe2(os.O_CLOEXEC)
-        child_fds += [stdout, stderr]
-        if want_in:
-            stdin, in_w = os.pipe2(os.O_CLOEXEC)
-            child_fds.append(stdin)
-        else:
-            stdin, in_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1
-            child_fds.append(stdin)
-    try:
-        p = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, close_fds=True,
-                             start_new_session=not tty)
-    except OSError:
-        for fd in {*child_fds, out_r, err_r, in_w} - {-1}:
-            os.close(fd)
-        raise
-    for fd in set(child_fds):
-        os.close(fd)
-    ex.pid = p.pid
-    ex.running = True
-    err_tail = bytearray()
-
-    async def pump(fd: int, stream: int) -> None:
-        q: asyncio.Queue[bytes | None] = asyncio.Queue()
-
-        def readable() -> None:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                return
-            except OSError:  # EIO on a pty whose last slave closed
-                data = b""
-            if not data:
-                loop.remove_reader(fd)
-                q.put_nowait(None)
-                return
-            q.put_nowait(data)
-
-        os.set_blocking(fd, False)
-        loop.add_reader(fd, readable)
-        try:
-            while (data := await q.get()) is not None:
-                if stream == 2:
-                    err_tail.extend(data)
-                    del err_tail[:-512]
-                h.write(data if tty else bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data)
-        finally:
-            loop.remove_reader(fd)
-
-    async def feed() -> None:
-        while (data := await h.input.get()) is not None:
-            if in_w < 0:
-                continue
-            try:
-                if tty:  # the master is non-blocking (its reader shares it)
-                    while data:
-                        try:
-                            data = data[os.write(in_w, data):]
-                        except BlockingIOError:
-                            await asyncio.sleep(0.01)
-                else:
-                    await loop.run_in_executor(None, _write_all, in_w, data)
-            except OSError:
-                return
-        if in_w >= 0 and not tty:
-            os.close(in_w)
-
-    pumps = [asyncio.ensure_future(pump(out_r, 1))]
-    if err_r >= 0:
-        pumps.append(asyncio.ensure_future(pump(err_r, 2)))
-    feeder = asyncio.ensure_future(feed())
-    waiter = asyncio.ensure_future(asyncio.to_thread(p.wait))
-    try:
-        if tty:
-            # A pty never reports EOF while the child lives: the exit decides.
-            code = await waiter
-            await asyncio.wait(pumps, timeout=0.5)
-        else:
-            await asyncio.gather(*pumps)
-            code = await waiter
-    finally:
-        for t in pumps:
-            t.cancel()
-        feeder.cancel()
-        for fd in {out_r, err_r} - {-1}:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        if in_w >= 0 and in_w != out_r:
-            try:
-                os.close(in_w)
-            except OSError:
-                pass
-        ex.pty_master = -1
-        pfile.unlink(missing_ok=True)
-    ex.exit_code = _exit_code(code, err_tail.decode(errors="replace"))
-    ex.running = False
-    ex.done.set()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        n = os.write(fd, data)
-        data = data[n:]
-
-
 async def resize(request: web.Request) -> web.Response:
     ex = _get_exec(request)
-    if ex.pty_master >= 0:
-        h, w = int(request.query.get("h", "0")), int(request.query.get("w", "0"))
-        try:
-            fcntl.ioctl(ex.pty_master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
-        except OSError:
-            pass
+    h, w = _size(request)
+    _execs(request.app[ENGINE_KEY]).resize(ex, h, w)
     return web.Response(status=200)
 
 

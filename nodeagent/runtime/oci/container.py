@@ -55,6 +55,21 @@ def _child_fail(wfd: int, msg: str) -> None:
         os._exit(1)
 
 
+def connect_console(path: str | None) -> int | None:
+    """The console socket, connected here (before the init changes namespaces and root)."""
+    if not path:
+        return None
+    import socket
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        s.connect(os.path.abspath(path))
+    except OSError as exc:
+        s.close()
+        raise RuntimeError_(f"console socket {path}: {exc.strerror or exc}") from None
+    return s.detach()
+
+
 def _read_all(fd: int) -> bytes:
     chunks = []
     while True:
@@ -110,9 +125,14 @@ def create(root: str, cid: str, bundle: str, *, console_socket: str | None = Non
             spec=spec, bundle=bundle, rootfs=rootfs, process=spec["process"],
             cgroup_paths=cg.paths(), cgroup_mounts=hier_mounts, fifo_fd=fifo_fd,
             console_socket=os.path.abspath(console_socket) if console_socket else None,
+            console_fd=connect_console(console_socket) if spec["process"].get("terminal") else None,
             last_cap=_last_cap(),
         )
-        pid = _spawn_init(ctx, cg, spec)
+        try:
+            pid = _spawn_init(ctx, cg, spec)
+        finally:
+            if ctx.console_fd is not None:
+                os.close(ctx.console_fd)
         if fifo_fd is not None:
             os.close(fifo_fd)
         state = {
@@ -429,7 +449,8 @@ def exec_process(root: str, cid: str, process: dict[str, Any], *, detach: bool =
     cg = _reopen_cgroup(st)
     ctx = initmod.InitContext(spec=spec, bundle=st["bundle"], rootfs="/", process=process,
                               console_socket=os.path.abspath(console_socket) if console_socket else None,
-                              last_cap=_last_cap())
+                              console_fd=connect_console(console_socket) if process.get("terminal") else None,
+                              is_exec=True, last_cap=_last_cap())
     joins = []
     for t in ("ipc", "uts", "network", "cgroup", "mount"):
         path = f"/proc/{init_pid}/ns/{plan.PROC_NS_NAMES[t]}"
@@ -462,6 +483,8 @@ def exec_process(root: str, cid: str, process: dict[str, Any], *, detach: bool =
         os._exit(127)
     os.close(go_r)
     os.close(sync_w)
+    if ctx.console_fd is not None:
+        os.close(ctx.console_fd)
     try:
         cg.add(pid)
     except OSError:

@@ -29,6 +29,8 @@ class InitContext:
     cgroup_mounts: dict[str, str] = field(default_factory=dict)  # controller -> host mountpoint
     fifo_fd: int | None = None        # O_PATH fd of exec.fifo (create); None for run
     console_socket: str | None = None
+    console_fd: int | None = None     # the console socket, connected by the parent before any setns/pivot
+    is_exec: bool = False             # an exec gets a pty but no /dev/console of its own
     last_cap: int = 40
     exec_path: str = ""
 
@@ -122,31 +124,50 @@ def step_pivot_root(ctx: InitContext, sys: sc.Syscalls) -> None:
     sys.pivot_root(ctx.rootfs)
 
 
+TIOCSPTLCK = 0x40045431  # <asm-generic/ioctls.h>; Python's termios lacks both
+TIOCGPTN = 0x80045430
+
+
 def step_console(ctx: InitContext, sys: sc.Syscalls) -> None:
-    if ctx.process.get("terminal") and ctx.console_socket:
-        _setup_console(ctx.console_socket, sys)
+    if ctx.process.get("terminal") and (ctx.console_fd is not None or ctx.console_socket):
+        _setup_console(ctx, sys)
     elif ctx.process.get("terminal"):
         sys.setsid_ctty(0)  # the caller handed us a pty slave as stdin
     else:
         os.setsid()
 
 
-def _setup_console(sock_path: str, sys: sc.Syscalls) -> None:
-    """Make a pty in the container's devpts, send its master to the console socket."""
+def _setup_console(ctx: InitContext, sys: sc.Syscalls) -> None:
+    """Make a pty in the container's devpts, send its master over the console socket.
+
+    As runc: the pty belongs to the container's own devpts instance, so ``tty`` names
+    ``/dev/pts/N`` inside it; the socket was connected before the mount namespace
+    changed (its path is not reachable from inside).
+    """
     import fcntl
     import socket
+    import struct
     import termios
 
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    fcntl.ioctl(master, termios.TIOCSPTLCK, b"\0\0\0\0")
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))  # unlockpt
     name = _ptsname(master)
     slave = os.open(name, os.O_RDWR | os.O_NOCTTY)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect(sock_path)
+    size = ctx.process.get("consoleSize") or {}
+    if size.get("height") and size.get("width"):
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", int(size["height"]), int(size["width"]), 0, 0))
+    if ctx.console_fd is not None:
+        s = socket.socket(fileno=ctx.console_fd)
+    else:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(ctx.console_socket or "")
+    with s:
         socket.send_fds(s, [name.encode()], [master])
+    ctx.console_fd = None
     os.close(master)
-    sys.touch("/dev/console")
-    sys.mount(name, "/dev/console", "", sc.MS_BIND, "")
+    if not ctx.is_exec:
+        sys.touch("/dev/console")
+        sys.mount(name, "/dev/console", "", sc.MS_BIND, "")
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
     if slave > 2:
@@ -157,9 +178,8 @@ def _setup_console(sock_path: str, sys: sc.Syscalls) -> None:
 def _ptsname(master: int) -> str:
     import fcntl
     import struct
-    import termios
 
-    n = struct.unpack("I", fcntl.ioctl(master, termios.TIOCGPTN, b"\0\0\0\0"))[0]
+    n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0\0\0\0"))[0]
     return f"/dev/pts/{n}"
 
 
