@@ -1,5 +1,5 @@
-"""The agent's kubelet API over TLS: what the API server proxies ``pods/log`` and
-``pods/exec`` to.
+"""The agent's kubelet API over TLS: what the API server proxies ``pods/log``,
+``pods/exec``, ``pods/attach`` and ``pods/portforward`` to.
 
 * ``GET /containerLogs/NS/POD/CONTAINER`` reads the CRI log file of the container's
   current (or, with ``previous``, last) attempt and follows it while the container runs.
@@ -7,7 +7,11 @@
   Python client use (``v5``/``v4.channel.k8s.io``): a command without stdin or tty runs
   through CRI ``ExecSync`` (output arrives when it ends); with stdin or a tty the stream
   is relayed to the URL CRI ``Exec`` returns (the runtime's streaming server).
-* ``/attach`` and ``/portForward`` answer 501 with a message saying so.
+* ``/attach/NS/POD/CONTAINER`` (the same channel protocols) is relayed to the URL CRI
+  ``Attach`` returns: the container's own stdio.
+* ``/portForward/NS/POD`` is relayed to the URL CRI ``PortForward`` returns for the pod's
+  sandbox, in the subprotocol the client asked for: ``SPDY/3.1+portforward.k8s.io``
+  (kubectl ≥ 1.30) or ``v4.channel.k8s.io`` with a ``ports`` query (the Python client).
 
 Every request must carry the cluster's bearer token (the one the API server presents).
 """
@@ -35,6 +39,7 @@ from .specs import log_directory
 
 log = logging.getLogger(__name__)
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+PORTFORWARD_PROTOCOLS = ("SPDY/3.1+portforward.k8s.io", "v4.channel.k8s.io")
 STDOUT, STDERR, ERROR = 1, 2, 3
 FOLLOW_POLL = 0.1
 
@@ -66,8 +71,8 @@ class KubeletApi:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.container_logs)
         app.router.add_route("*", "/exec/{ns}/{pod}/{container}", self.exec)
-        app.router.add_route("*", "/attach/{ns}/{pod}/{container}", self.not_yet)
-        app.router.add_route("*", "/portForward/{ns}/{pod}", self.not_yet)
+        app.router.add_route("*", "/attach/{ns}/{pod}/{container}", self.attach)
+        app.router.add_route("*", "/portForward/{ns}/{pod}", self.port_forward)
         return app
 
     async def healthz(self, _request: web.Request) -> web.Response:
@@ -80,10 +85,6 @@ class KubeletApi:
             if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
                 return web.Response(status=401, text="Unauthorized")
         return await handler(request)  # type: ignore[no-any-return]
-
-    async def not_yet(self, request: web.Request) -> web.Response:
-        what = request.path.split("/")[1]
-        return web.Response(status=501, text=f"{what} is not supported by this node agent yet")
 
     def _pod(self, request: web.Request) -> dict[str, Any]:
         ns, name = request.match_info["ns"], request.match_info["pod"]
@@ -182,9 +183,15 @@ class KubeletApi:
         except Exception as exc:  # noqa: BLE001 - the runtime's message is the answer
             await ws.send_bytes(bytes([ERROR]) + exec_status(0, rpc_message(exc)))
             return
-        protocols = (ws.ws_protocol,) if ws.ws_protocol else CHANNEL_PROTOCOLS
+        await self._relay(ws, resp.url)
+
+    @staticmethod
+    async def _relay(ws: web.WebSocketResponse, url: str, params: Any = None,
+                     default: tuple[str, ...] = CHANNEL_PROTOCOLS) -> None:
+        """Splice the client's WebSocket onto the runtime's streaming URL, in the same subprotocol."""
+        protocols = (ws.ws_protocol,) if ws.ws_protocol else default
         async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(resp.url, protocols=protocols, max_msg_size=0) as upstream:
+            async with session.ws_connect(url, params=params, protocols=protocols, max_msg_size=0) as upstream:
                 await relay(ws, upstream)
 
     async def exec(self, request: web.Request) -> web.StreamResponse:
@@ -211,6 +218,61 @@ class KubeletApi:
                     if res.stderr:
                         await ws.send_bytes(bytes([STDERR]) + res.stderr)
                     await ws.send_bytes(bytes([ERROR]) + exec_status(res.exit_code))
+        except (ConnectionResetError, aiohttp.ClientError):
+            pass
+        await ws.close()
+        return ws
+
+
+    # -- attach ----------------------------------------------------------------------------------
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        pod = self._pod(request)
+        name = request.match_info["container"]
+        c = await self._container(pod, name, previous=False)
+        if c.state is not CState.RUNNING:
+            raise web.HTTPBadRequest(text=f'container "{name}" in pod "{pod["metadata"]["name"]}" is not running')
+
+        def flag(key: str) -> bool:
+            return request.query.get(key) in ("1", "true", "True")
+
+        ws = web.WebSocketResponse(protocols=CHANNEL_PROTOCOLS, max_msg_size=0)
+        await ws.prepare(request)
+        try:
+            try:
+                resp = await self.cri.runtime.Attach(pb.AttachRequest(
+                    container_id=c.id, stdin=flag("stdin"), tty=flag("tty"), stdout=flag("stdout"),
+                    stderr=flag("stderr")), timeout=30)
+            except Exception as exc:  # noqa: BLE001 - the runtime's message is the answer
+                await ws.send_bytes(bytes([ERROR]) + exec_status(0, rpc_message(exc)))
+            else:
+                await self._relay(ws, resp.url)
+        except (ConnectionResetError, aiohttp.ClientError):
+            pass
+        await ws.close()
+        return ws
+
+    # -- port-forward ------------------------------------------------------------------------
+    async def port_forward(self, request: web.Request) -> web.StreamResponse:
+        pod = self._pod(request)
+        ports: list[int] = []
+        for value in request.query.getall("ports", []):
+            for part in value.split(","):
+                if not part.strip().isdigit() or not 0 < int(part) < 65536:
+                    raise web.HTTPBadRequest(text=f"invalid port {part.strip()!r} in ports: "
+                                                  "ports must be numbers from 1 to 65535")
+                ports.append(int(part))
+        sandbox = (await self.cri.observe(str(pod["metadata"]["uid"]))).sandbox()
+        if sandbox is None:
+            raise web.HTTPBadRequest(text=f'pod "{pod["metadata"]["name"]}" has no running sandbox yet')
+        try:
+            resp = await self.cri.runtime.PortForward(pb.PortForwardRequest(pod_sandbox_id=sandbox.id, port=ports),
+                                                      timeout=30)
+        except Exception as exc:  # noqa: BLE001 - the runtime's message is the answer
+            raise web.HTTPBadRequest(text=rpc_message(exc)) from None
+        ws = web.WebSocketResponse(protocols=PORTFORWARD_PROTOCOLS, max_msg_size=0)
+        await ws.prepare(request)
+        try:
+            await self._relay(ws, resp.url, params=[("ports", str(p)) for p in ports], default=())
         except (ConnectionResetError, aiohttp.ClientError):
             pass
         await ws.close()

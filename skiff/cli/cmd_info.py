@@ -1,5 +1,5 @@
 """Cluster and discovery verbs: ``version``, ``api-resources``, ``api-versions``, ``cluster-info``,
-``explain``; and the verbs whose server side is not there yet (``port-forward``, ``top``, ``attach``, ``cp``)
+``explain``; and the verbs whose server side is not there yet (``top``, ``cp``)
 that say plainly when the server does not serve them yet."""
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--api-version", default="")
     e.add_argument("-o", "--output", default="")
     e.set_defaults(run=explain)
-    for name, what in (("attach", "attach"), ("port-forward", "port-forward"), ("top", "top (metrics)"), ("cp", "cp")):
+    for name, what in (("top", "top (metrics)"), ("cp", "cp")):
         s = sub.add_parser(name, help=f"{name} (arrives with the node agent)")
         s.add_argument("rest", nargs=argparse.REMAINDER)
         s.set_defaults(run=_unserved(name, what))

@@ -67,13 +67,13 @@ def normalize_bools(argv: list[str]) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import (cmd_apply, cmd_config, cmd_describe, cmd_get, cmd_info, cmd_modify, cmd_nodes, cmd_pods,
-                   cmd_rollout, cmd_wait)
+                   cmd_rollout, cmd_stream, cmd_wait)
 
     parser = _Parser(prog="skiffctl", description="skiffctl controls a Skiff (Kubernetes) cluster.",
                      add_help=True)
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
     for module in (cmd_get, cmd_apply, cmd_describe, cmd_modify, cmd_rollout, cmd_nodes, cmd_wait, cmd_config,
-                   cmd_info, cmd_pods):
+                   cmd_info, cmd_pods, cmd_stream):
         module.register(sub)
     return parser
 

@@ -128,6 +128,14 @@ class RuntimeServicer(pbg.RuntimeServiceServicer):
         return pb.ExecResponse(url=self.rt.exec_url(request))
 
     @_guard
+    async def Attach(self, request: pb.AttachRequest, context: Any) -> pb.AttachResponse:
+        return pb.AttachResponse(url=self.rt.attach_url(request))
+
+    @_guard
+    async def PortForward(self, request: pb.PortForwardRequest, context: Any) -> pb.PortForwardResponse:
+        return pb.PortForwardResponse(url=self.rt.portforward_url(request))
+
+    @_guard
     async def ContainerStats(self, request: pb.ContainerStatsRequest, context: Any) -> pb.ContainerStatsResponse:
         return pb.ContainerStatsResponse(stats=self.rt.container_stats(request.container_id))
 

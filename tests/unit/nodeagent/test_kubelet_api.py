@@ -19,7 +19,8 @@ def test_auth_health_and_missing_pod() -> None:
             auth = {"Authorization": "Bearer t0k"}
             missing = await client.get("/containerLogs/default/p/c", headers=auth)
             assert (missing.status, await missing.text()) == (404, 'pods "p" not found')
-            pf = await client.get("/portForward/default/p", headers=auth)
-            assert pf.status == 501 and "portForward" in await pf.text()
+            for path in ("/portForward/default/p", "/attach/default/p/c"):
+                gone = await client.get(path, headers=auth)
+                assert (gone.status, await gone.text()) == (404, 'pods "p" not found'), path
 
     asyncio.run(run())
