@@ -88,8 +88,9 @@ class CriClient:
         st = await self.images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=image)), timeout=TIMEOUT)
         return str(st.image.id) if st.HasField("image") else ""
 
-    async def pull(self, image: str) -> str:
-        resp = await self.images.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image)), timeout=600)
+    async def pull(self, image: str, auth: pb.AuthConfig | None = None) -> str:
+        resp = await self.images.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image), auth=auth),
+                                           timeout=600)
         return str(resp.image_ref)
 
     async def create_container(self, sid: str, config: pb.ContainerConfig, sandbox: pb.PodSandboxConfig) -> str:

@@ -19,7 +19,9 @@ from skiff.api.resources import find
 from skiff.client import ApiError
 from skiff.machinery.events import NORMAL, WARNING, NullRecorder
 
-from . import envvars, hooks, specs
+from skiff.nodeagent.runtime.cri import api_pb2 as pb
+
+from . import envvars, hooks, pullsecrets, specs
 from .cri import CriClient, rpc_message
 from .observed import PodObs
 from .plan import Action, Backoff, Kind, Plan, plan_pod
@@ -53,6 +55,7 @@ class PodWorkers:
     recorder: Any = field(default_factory=NullRecorder)  # the kubelet's events (kubectl describe)
     objects: Any = None  # PodObjects: the ConfigMaps and Secrets pods read (plain GETs when None)
     allocatable: dict[str, str] = field(default_factory=dict)  # the node's, for resourceFieldRef
+    pull_backoff: dict[tuple[str, str, str], tuple[float, int, str]] = field(default_factory=dict)
     cgroup_root: str = ""  # --cgroup-root: the parent of every pod's cgroup ("": the runtime's choice)
 
     async def sync(self, pod: dict[str, Any]) -> Plan:
@@ -101,6 +104,8 @@ class PodWorkers:
 
     def forget(self, uid: str) -> None:
         self.failures.pop(uid, None)
+        for key in [k for k in self.pull_backoff if k[0] == uid]:
+            del self.pull_backoff[key]
         self.written.pop(uid, None)
 
     # -- actions -------------------------------------------------------------
@@ -174,14 +179,54 @@ class PodWorkers:
         self.failures.setdefault(str(pod["metadata"]["uid"]), {})[c["name"]] = Failure("PostStartHookError", msg)
         raise StepFailed(f"{c['name']}: PostStartHookError: {msg}")
 
-    def _fail(self, pod: dict[str, Any], name: str, reason: str, message: str) -> StepFailed:
+    def _fail(self, pod: dict[str, Any], name: str, reason: str, message: str, *, event: bool = True) -> StepFailed:
         self.failures.setdefault(str(pod["metadata"]["uid"]), {})[name] = Failure(reason, message)
-        self.recorder.event(pod, WARNING, "Failed", f"Error: {reason}: {message}")
+        if event:
+            self.recorder.event(pod, WARNING, "Failed", f"Error: {reason}: {message}")
         return StepFailed(f"{name}: {reason}: {message}")
+
+    async def _pull_secrets(self, pod: dict[str, Any]) -> list[dict[str, Any]]:
+        """The pod's imagePullSecrets that exist; the kubelet's warning names those that do not."""
+        ns = str(pod["metadata"].get("namespace") or "default")
+        found, missing = [], []
+        for ref in (pod.get("spec") or {}).get("imagePullSecrets") or []:
+            name = str((ref or {}).get("name") or "")
+            secret = await self._objects().get("secret", ns, name) if name else None
+            if secret is None:
+                missing.append(f"{ns}/{name}")
+                continue
+            try:
+                pullsecrets.secret_auths(secret)
+            except pullsecrets.PullSecretError as exc:
+                log.warning("pod %s/%s: %s", ns, pod["metadata"].get("name"), exc)
+                missing.append(f"{ns}/{name}")
+                continue
+            found.append(secret)
+        if missing:
+            self.recorder.event(pod, WARNING, "FailedToRetrieveImagePullSecret",
+                                f"Unable to retrieve some image pull secrets ({', '.join(missing)}); "
+                                "attempting to pull the image may not succeed.")
+        return found
+
+    async def _pull(self, pod: dict[str, Any], image: str) -> str:
+        """Pull with each matching credential in turn (anonymously when none matches)."""
+        auths = pullsecrets.credentials_for(image, await self._pull_secrets(pod))
+        if not auths:
+            return await self.cri.pull(image)
+        errors = []
+        for a in auths:
+            try:
+                return await self.cri.pull(image, pb.AuthConfig(
+                    username=a.username, password=a.password, auth=a.auth, server_address=a.key,
+                    identity_token=a.identity_token, registry_token=a.registry_token))
+            except Exception as exc:  # noqa: BLE001 - the next credential may work
+                errors.append(rpc_message(exc))
+        raise RuntimeError(errors[-1] if len(errors) == 1 else "; ".join(errors))
 
     async def _image(self, pod: dict[str, Any], c: dict[str, Any]) -> str:
         image = c.get("image") or ""
         policy = c.get("imagePullPolicy") or specs.default_pull_policy(image)
+        key = (str(pod["metadata"]["uid"]), c["name"], image)
         try:
             ref = "" if policy == "Always" else await self.cri.image_ref(image)
             if ref:
@@ -190,9 +235,23 @@ class PodWorkers:
             if policy == "Never":
                 raise self._fail(pod, c["name"], "ErrImageNeverPull",
                                  f'Container image "{image}" is not present with pull policy of Never')
+            until, attempts, last = self.pull_backoff.get(key, (0.0, 0, ""))
+            if time.monotonic() < until:
+                self.recorder.event(pod, NORMAL, "BackOff", f'Back-off pulling image "{image}"')
+                raise self._fail(pod, c["name"], "ImagePullBackOff",
+                                 f'Back-off pulling image "{image}": ErrImagePull: {last}', event=False)
             self.recorder.event(pod, NORMAL, "Pulling", f'Pulling image "{image}"')
-            ref = await self.cri.pull(image)
-            self.recorder.event(pod, NORMAL, "Pulled", f'Successfully pulled image "{image}"')
+            began = time.monotonic()
+            try:
+                ref = await self._pull(pod, image)
+            except Exception as exc:  # noqa: BLE001 - the runtime's message is the user's answer
+                msg = rpc_message(exc)
+                delay = min(self.backoff.base * 2 ** attempts, self.backoff.cap)
+                self.pull_backoff[key] = (time.monotonic() + delay, attempts + 1, msg)
+                raise self._fail(pod, c["name"], "ErrImagePull", msg) from None
+            self.pull_backoff.pop(key, None)
+            took = time.monotonic() - began
+            self.recorder.event(pod, NORMAL, "Pulled", f'Successfully pulled image "{image}" in {took:.3f}s')
             return ref
         except StepFailed:
             raise

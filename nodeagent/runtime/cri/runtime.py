@@ -677,12 +677,14 @@ class CriRuntime:
             ref = refs.with_default_tag(refs.parse_normalized(text))
         except Exception as exc:  # noqa: BLE001 - the parser's own error names the problem
             raise CriError(grpc.StatusCode.INVALID_ARGUMENT, f"PullImage {text!r}: {exc}") from None
-        creds = None
-        if auth.username or auth.auth or auth.registry_token or auth.identity_token:
-            from skiff.nodeagent.runtime.images.auth import Credentials
+        from skiff.nodeagent.runtime.images.auth import credentials_from_auth_config
 
-            creds = Credentials(username=auth.username, password=auth.password,
-                                identity_token=auth.identity_token, registry_token=auth.registry_token)
+        try:  # CRI's AuthConfig: username/password, or ``auth`` (base64 "user:pass"), or tokens
+            creds = credentials_from_auth_config({
+                "username": auth.username, "password": auth.password, "auth": auth.auth,
+                "identitytoken": auth.identity_token, "registrytoken": auth.registry_token})
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CriError(grpc.StatusCode.INVALID_ARGUMENT, f"PullImage {text}: auth: {exc}") from None
         errors = []
         sources = [ref]
         if ref.domain == refs.DEFAULT_DOMAIN and self.mirrors:
