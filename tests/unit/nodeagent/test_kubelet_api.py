@@ -24,3 +24,15 @@ def test_auth_health_and_missing_pod() -> None:
                 assert (gone.status, await gone.text()) == (404, 'pods "p" not found'), path
 
     asyncio.run(run())
+
+
+def test_port_forward_refuses_bad_ports_before_asking_the_runtime() -> None:
+    async def run() -> None:
+        pod = {"metadata": {"name": "p", "namespace": "default", "uid": "u1"}}
+        api = KubeletApi(pods=lambda key: pod, cri=None, logs_root="/nonexistent", token="t0k")  # type: ignore[arg-type]
+        async with TestClient(TestServer(api.app())) as client:
+            bad = await client.get("/portForward/default/p?ports=80,http", headers={"Authorization": "Bearer t0k"})
+            assert (bad.status, await bad.text()) == (400, "invalid port 'http' in ports: ports must be numbers "
+                                                           "from 1 to 65535")
+
+    asyncio.run(run())
