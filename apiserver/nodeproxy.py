@@ -5,11 +5,17 @@ from ``status.addresses`` (InternalIP) and ``status.daemonEndpoints.kubeletEndpo
 (default 10250), and forwards to the kubelet paths ``/containerLogs/NS/POD/CONTAINER``,
 ``/exec/NS/POD/CONTAINER``, ``/attach/NS/POD/CONTAINER`` and ``/portForward/NS/POD``
 over HTTPS with the cluster's bearer token. Logs stream as plain HTTP; exec, attach and
-port-forward are relayed as WebSocket streams (kubectl ≥ 1.30 speaks WebSockets for
-them; the SPDY upgrade of older kubectl is refused with a clear message).
+port-forward are relayed as WebSocket streams in the client's subprotocol (kubectl ≥ 1.30
+speaks WebSockets for exec and attach, and for port-forward from 1.31 on it tunnels its
+SPDY/3.1 session through ``SPDY/3.1+portforward.k8s.io``; the agent's runtime speaks that).
+A port-forward that upgrades to SPDY itself (kubectl 1.30 and older by default) gets its
+101 here and its raw bytes are carried to the agent in that same WebSocket tunnel, as
+kube-apiserver's tunnelling handler does the other way round. SPDY exec and attach are
+refused with a clear message.
 """
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +35,7 @@ Obj = dict[str, Any]
 NODES = by_kind("v1", "Node")
 DEFAULT_KUBELET_PORT = 10250
 _KUBELET_PATH = {"log": "containerLogs", "exec": "exec", "attach": "attach", "portforward": "portForward"}
+SPDY_TUNNEL = "SPDY/3.1+portforward.k8s.io"
 _LOG_PARAMS = ("follow", "previous", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "limitBytes")
 
 
@@ -120,12 +127,14 @@ class NodeProxy:
         container = request.query.get("container")
         url, _ = await self._target(t, container, sub)
         upgrade = request.headers.get("Upgrade", "").lower()
+        query = [(k, v) for k, v in request.query.items() if k != "container"]
+        if upgrade.startswith("spdy/3.1") and sub == "portforward":
+            return await self._spdy_portforward(request, url, query)
         if upgrade != "websocket":
             raise status.bad_request(
                 f"pods/{sub} needs a WebSocket upgrade (kubectl 1.30 or newer); "
                 f"{'SPDY' if 'spdy' in upgrade else 'a plain request'} is not supported by Skiff")
         protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-        query = [(k, v) for k, v in request.query.items() if k != "container"]
         async with aiohttp.ClientSession() as session:
             try:
                 upstream = await session.ws_connect(url.replace("https://", "wss://", 1), params=query,
@@ -137,3 +146,58 @@ class NodeProxy:
             await ws.prepare(request)
             await relay(ws, upstream)
             return ws
+
+    async def _spdy_portforward(self, request: web.Request, url: str, query: list[tuple[str, str]]
+                                ) -> web.StreamResponse:
+        """A SPDY upgrade from the client: answer 101, then carry its raw bytes to the agent in
+        binary messages of a ``SPDY/3.1+portforward.k8s.io`` WebSocket (and back)."""
+        async with aiohttp.ClientSession() as session:
+            try:
+                upstream = await session.ws_connect(url.replace("https://", "wss://", 1), params=query,
+                                                    protocols=[SPDY_TUNNEL], headers=self._headers(), ssl=self._ssl,
+                                                    max_msg_size=0)
+            except aiohttp.ClientError as exc:
+                raise status.StatusError(502, "BadGateway", f"cannot open the stream on the node agent: {exc}") from exc
+            incoming: asyncio.Queue[bytes | None] = asyncio.Queue()
+            # take the connection's bytes before the 101 goes out: the client starts at once
+            request.protocol.set_parser(_RawBytes(incoming))  # type: ignore[arg-type]
+            resp = web.StreamResponse(status=101, headers={"Connection": "Upgrade", "Upgrade": "SPDY/3.1",
+                                                          "X-Stream-Protocol-Version": "portforward.k8s.io"})
+            resp._length_check = False  # raw bytes follow, neither chunked nor sized (as WebSocketResponse)
+            resp.force_close()
+            await resp.prepare(request)
+
+            async def client_to_agent() -> None:
+                while (data := await incoming.get()) is not None:
+                    await upstream.send_bytes(data)
+
+            async def agent_to_client() -> None:
+                async for msg in upstream:
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        await resp.write(msg.data)
+                    elif msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+
+            tasks = [asyncio.ensure_future(client_to_agent()), asyncio.ensure_future(agent_to_client())]
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await upstream.close()
+            return resp
+
+
+class _RawBytes:
+    """A payload parser for an upgraded connection that hands every byte on, unparsed."""
+
+    def __init__(self, queue: "asyncio.Queue[bytes | None]") -> None:
+        self.queue = queue
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.queue.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self.queue.put_nowait(None)

@@ -1,5 +1,6 @@
 """Port-forward and attach on a one-node lab, through the API server, the agent and the engine's
-CRI streaming server: kubectl 1.33 and 1.32 (SPDY/3.1 tunnelled over WebSocket), the kubernetes
+CRI streaming server: kubectl 1.33 and 1.32 (SPDY/3.1 tunnelled over WebSocket) and 1.30 (a
+plain SPDY upgrade, which the API server tunnels on to the agent), the kubernetes
 Python client's ``portforward`` (v4.channel.k8s.io), and skiffctl; ``attach -i`` to a pod reading
 stdin and ``attach -it`` to a shell on a real terminal (script(1)).
 """
@@ -24,7 +25,9 @@ from tests.support.server import free_port
 
 pytestmark = pytest.mark.e2e
 
-KUBECTLS = {"1.33": KUBECTL, "1.32": "/usr/lib/google-cloud-sdk/bin/kubectl.1.32"}
+# 1.33 and 1.32 tunnel SPDY through a WebSocket; 1.30 upgrades the connection to SPDY itself
+KUBECTLS = {"1.33": KUBECTL, "1.32": "/usr/lib/google-cloud-sdk/bin/kubectl.1.32",
+            "1.30": "/usr/lib/google-cloud-sdk/bin/kubectl.1.30"}
 SKIFFCTL = [sys.executable, "-m", "skiff.cli.main"]
 
 
