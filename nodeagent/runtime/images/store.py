@@ -374,10 +374,27 @@ class ImageStore(ContentStore):
 
     def _delete_image(self, image_id: str, *, prune: bool) -> list[dict[str, str]]:
         out = [{"Deleted": image_id}]
+        parent = self._images.get(image_id, {}).get("parent", "")
         layers = self._forget_image(image_id)
         if prune:
+            layers += self._delete_parents(parent, out)
             out.extend({"Deleted": d} for d in self._gc(layers))
         return out
+
+    def _has_children(self, image_id: str) -> bool:
+        return any(m.get("parent") == image_id for m in self._images.values())
+
+    def _delete_parents(self, parent: str, out: list[dict[str, str]]) -> list[str]:
+        """Untagged parents (a build's intermediate images) go with their last child, up to
+        the first one that is tagged, has other children or is used (dockerd's rmi)."""
+        layers: list[str] = []
+        while parent and parent in self._images and not self._refs_of(parent) \
+                and not self._has_children(parent) and not self.users_of(parent):
+            nxt = self._images[parent].get("parent", "")
+            layers += self._forget_image(parent)
+            out.append({"Deleted": parent})
+            parent = nxt
+        return layers
 
     def _gc(self, candidates: Iterable[str] | None = None) -> list[str]:
         """Remove unreferenced, unpinned layers among ``candidates`` (the layers of
@@ -436,17 +453,23 @@ class ImageStore(ContentStore):
         async with self._lock:
             targeted = set(self._refs.values())
             for image_id in list(self._images):
+                if image_id not in self._images:
+                    continue  # went with a child, as an untagged parent
                 dangling = image_id not in targeted
                 if not (dangling or all_images):
                     continue
+                if dangling and not all_images and self._has_children(image_id):
+                    continue  # an intermediate image of a build: it goes with its child
                 if select is not None and not select(self._build(image_id)):
                     continue
                 if self.users_of(image_id):
                     continue
                 for r in sorted(r for r, t in self._refs.items() if t == image_id):
                     self._untag(r, deleted)
+                parent = self._images[image_id].get("parent", "")
                 candidates.extend(self._forget_image(image_id))
                 deleted.append({"Deleted": image_id})
+                candidates.extend(self._delete_parents(parent, deleted))
             if deleted:
                 deleted.extend({"Deleted": d} for d in self._gc(candidates))
                 self._save_refs()

@@ -357,3 +357,20 @@ EXPOSE 80
     finally:
         engine.docker("rm", "-f", "-v", name)
     assert_nothing_left(engine)
+
+
+def test_rmi_takes_the_intermediate_images_and_prune_keeps_the_cache(engine: ContainerEngine, tmp_path: Path) -> None:
+    before = set(engine.docker("images", "-aq").stdout.split())
+    ctx = write(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nENV STEP=1\nRUN echo x > /x\nLABEL done=yes\n"})
+    tag = unique("rmi")
+    build(engine, ctx, "-t", tag)
+    old = inspect(engine, tag)["Id"]
+    # a rebuild after a change leaves the old image dangling; prune removes it, not the cache of the new one
+    (ctx / "Dockerfile").write_text("FROM busybox\nENV STEP=1\nRUN echo x > /x\nLABEL done=again\n")
+    build(engine, ctx, "-t", tag)
+    pruned = engine.docker("image", "prune", "-f").stdout
+    assert old in pruned
+    assert build(engine, ctx, "-t", tag).stdout.count("Using cache") == 3
+    out = engine.docker("rmi", tag).stdout
+    assert f"Untagged: {tag}:latest" in out and out.count("Deleted: sha256:") == 4  # the image, its 2 untagged parents, the RUN layer
+    assert set(engine.docker("images", "-aq").stdout.split()) == before
