@@ -110,6 +110,17 @@ def _read_dockerfile(root: Path, name: str) -> str:
         raise BadRequest(f"Cannot locate specified Dockerfile: {name}") from None
 
 
+async def _cancel_when_gone(request: web.Request, task: asyncio.Future[Any]) -> None:
+    """dockerd stops a build whose client went away (Ctrl-C on docker build); aiohttp does
+    not cancel the handler, so watch the connection and cancel the build's task."""
+    while not task.done():
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            task.cancel()
+            return
+        await asyncio.sleep(0.2)
+
+
 class _Output:
     """The stream, or in quiet mode a buffer of the step output shown only on failure."""
 
@@ -154,8 +165,19 @@ async def build(request: web.Request) -> web.StreamResponse:
         out = _Output(stream, opts.quiet)
         builder = Builder(images=engine.images, registries=engine.registries, containers=engine.containers,
                           workdir=workdir, emit=out, options=opts)
+        task = asyncio.ensure_future(builder.build(df, ctx))
+        watcher = asyncio.ensure_future(_cancel_when_gone(request, task))
         try:
-            image_id = await builder.build(df, ctx)
+            try:
+                image_id = await task
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise
+                return stream.response or web.Response(status=499)  # the client hung up: nobody to tell
+            except ConnectionError:
+                return stream.response or web.Response(status=499)
+            finally:
+                watcher.cancel()
             for t in opts.tags:
                 await engine.images.tag(image_id, t)
             if opts.quiet:  # as dockerd: only the ID, the step output was held back

@@ -374,3 +374,32 @@ def test_rmi_takes_the_intermediate_images_and_prune_keeps_the_cache(engine: Con
     out = engine.docker("rmi", tag).stdout
     assert f"Untagged: {tag}:latest" in out and out.count("Deleted: sha256:") == 4  # the image, its 2 untagged parents, the RUN layer
     assert set(engine.docker("images", "-aq").stdout.split()) == before
+
+
+def test_interrupted_build_stops_its_container(engine: ContainerEngine, tmp_path: Path) -> None:
+    """Ctrl-C on docker build: the RUN's container is killed and removed, as dockerd cancels the build."""
+    import signal
+    import subprocess
+
+    ctx = write(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 600\n"})
+    assert engine.daemon is not None
+    env = dict(engine.daemon.env(), DOCKER_BUILDKIT="0")
+    proc = subprocess.Popen(["docker", "build", "--no-cache", str(ctx)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        seen = ""
+        for line in proc.stdout:
+            seen += line
+            if line.startswith("started"):
+                break
+        assert "Running in" in seen
+        assert engine.docker("ps", "-q").stdout.strip() != ""
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert wait_for(lambda: engine.docker("ps", "-aq").stdout.strip() == "", timeout=60)
+    assert_nothing_left(engine)
