@@ -3,7 +3,7 @@
 Pods reach each other across nodes by their own addresses (no NAT); a packet from this
 node's podCIDR to anywhere outside every node's podCIDR is masqueraded to the node's
 address, so the world answers the node. :func:`ruleset` is pure over this node's podCIDR
-and the cluster's; :func:`apply` writes chain ``SKIFF-POD-MASQ`` whole with one
+and the cluster's; :func:`apply` writes chain ``SKIFFNODE-POD-MASQ`` whole with one
 ``iptables-restore --noflush`` (nothing else is touched) and hooks it into POSTROUTING once.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-CHAIN = "SKIFF-POD-MASQ"
+CHAIN = "SKIFFNODE-POD-MASQ"
 HOOK = ("POSTROUTING", f"-m comment --comment skiff-pod-masquerade -j {CHAIN}")
 
 

@@ -5,9 +5,9 @@ record and rebuilds its whole ruleset from every ready sandbox with one
 ``iptables-restore --noflush`` that only touches its own chains (the engine's ``-p``
 publishing does the same with ``SKIFF-DNAT``):
 
-- ``SKIFF-HOSTPORTS`` (nat, from PREROUTING and OUTPUT for local destinations): one DNAT
+- ``SKIFFNODE-HOSTPORTS`` (nat, from PREROUTING and OUTPUT for local destinations): one DNAT
   per mapping, limited to its ``hostIP`` when given;
-- ``SKIFF-HOSTPORTS-MASQ`` (nat POSTROUTING): DNATed connections that came from a pod of
+- ``SKIFFNODE-HOSTPORTS-MASQ`` (nat POSTROUTING): DNATed connections that came from a pod of
   this node (the pod itself — hairpin — or a neighbour on the bridge) are masqueraded, or
   the reply would skip the translation.
 
@@ -21,8 +21,8 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-CHAIN = "SKIFF-HOSTPORTS"
-MASQ_CHAIN = "SKIFF-HOSTPORTS-MASQ"
+CHAIN = "SKIFFNODE-HOSTPORTS"
+MASQ_CHAIN = "SKIFFNODE-HOSTPORTS-MASQ"
 HOOKS = (("PREROUTING", f"-m addrtype --dst-type LOCAL -j {CHAIN}"),
          ("OUTPUT", f"-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j {CHAIN}"),
          ("POSTROUTING", f"-j {MASQ_CHAIN}"))

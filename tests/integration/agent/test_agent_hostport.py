@@ -95,9 +95,9 @@ def test_host_port_reaches_the_pod_from_outside_the_node_and_from_pods(cluster: 
                               check=False)
     assert hairpin.stdout == page, hairpin.stderr
     rules = node_iptables(cluster)
-    assert f"--dport {HOST_PORT}" in rules and "SKIFF-HOSTPORTS" in rules
+    assert f"--dport {HOST_PORT}" in rules and "SKIFFNODE-HOSTPORTS" in rules
     # the rules are in the node's namespace, not the machine's (read only)
-    host = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "SKIFF-HOSTPORTS"], capture_output=True, text=True)
+    host = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "SKIFFNODE-HOSTPORTS"], capture_output=True, text=True)
     assert host.returncode != 0 or f"--dport {HOST_PORT}" not in host.stdout
 
     delete_pod(cluster, name)
@@ -120,5 +120,5 @@ def test_pod_traffic_leaving_the_cluster_is_masqueraded(cluster: Cluster, outsid
     assert seen and all(line.startswith(f"{NODE_SIDE} ") for line in seen), seen
     rules = node_iptables(cluster)
     pod_cidr = cluster.get("node", "node-a")["spec"]["podCIDR"]
-    assert f"-A SKIFF-POD-MASQ -d {pod_cidr} -j RETURN" in rules
+    assert f"-A SKIFFNODE-POD-MASQ -d {pod_cidr} -j RETURN" in rules
     delete_pod(cluster, name)

@@ -17,20 +17,20 @@ WEB = PodPorts("default/web", "10.244.0.5", (Mapping("tcp", 8080, 80), Mapping("
 
 def test_ruleset() -> None:
     assert ruleset([WEB], pod_cidr="10.244.0.0/24").splitlines() == [
-        "*nat", ":SKIFF-HOSTPORTS - [0:0]", ":SKIFF-HOSTPORTS-MASQ - [0:0]",
-        "-A SKIFF-HOSTPORTS -p tcp -m tcp --dport 8080 -m comment --comment default/web "
+        "*nat", ":SKIFFNODE-HOSTPORTS - [0:0]", ":SKIFFNODE-HOSTPORTS-MASQ - [0:0]",
+        "-A SKIFFNODE-HOSTPORTS -p tcp -m tcp --dport 8080 -m comment --comment default/web "
         "-j DNAT --to-destination 10.244.0.5:80",
-        "-A SKIFF-HOSTPORTS-MASQ -s 10.244.0.0/24 -d 10.244.0.5/32 -p tcp -m tcp --dport 80 "
+        "-A SKIFFNODE-HOSTPORTS-MASQ -s 10.244.0.0/24 -d 10.244.0.5/32 -p tcp -m tcp --dport 80 "
         "-m conntrack --ctstate DNAT -j MASQUERADE",
-        "-A SKIFF-HOSTPORTS -d 10.0.0.1/32 -p udp -m udp --dport 53 -m comment --comment default/web "
+        "-A SKIFFNODE-HOSTPORTS -d 10.0.0.1/32 -p udp -m udp --dport 53 -m comment --comment default/web "
         "-j DNAT --to-destination 10.244.0.5:5353",
-        "-A SKIFF-HOSTPORTS-MASQ -s 10.244.0.0/24 -d 10.244.0.5/32 -p udp -m udp --dport 5353 "
+        "-A SKIFFNODE-HOSTPORTS-MASQ -s 10.244.0.0/24 -d 10.244.0.5/32 -p udp -m udp --dport 5353 "
         "-m conntrack --ctstate DNAT -j MASQUERADE",
         "COMMIT"]
 
 
 def test_empty_ruleset_flushes_the_chains() -> None:
-    assert ruleset([]) == "*nat\n:SKIFF-HOSTPORTS - [0:0]\n:SKIFF-HOSTPORTS-MASQ - [0:0]\nCOMMIT\n"
+    assert ruleset([]) == "*nat\n:SKIFFNODE-HOSTPORTS - [0:0]\n:SKIFFNODE-HOSTPORTS-MASQ - [0:0]\nCOMMIT\n"
 
 
 @pytest.mark.parametrize("mapping,clash", [
@@ -73,7 +73,15 @@ def test_masquerade_ruleset() -> None:
     cidrs = masquerade.cluster_cidrs(nodes)
     assert cidrs == ["10.244.0.0/24", "10.244.1.0/24"]
     assert masquerade.ruleset("10.244.0.0/24", cidrs).splitlines() == [
-        "*nat", ":SKIFF-POD-MASQ - [0:0]", "-A SKIFF-POD-MASQ ! -s 10.244.0.0/24 -j RETURN",
-        "-A SKIFF-POD-MASQ -d 10.244.0.0/24 -j RETURN", "-A SKIFF-POD-MASQ -d 10.244.1.0/24 -j RETURN",
-        "-A SKIFF-POD-MASQ -m addrtype ! --dst-type LOCAL -j MASQUERADE", "COMMIT"]
-    assert masquerade.ruleset("", cidrs) == "*nat\n:SKIFF-POD-MASQ - [0:0]\nCOMMIT\n"
+        "*nat", ":SKIFFNODE-POD-MASQ - [0:0]", "-A SKIFFNODE-POD-MASQ ! -s 10.244.0.0/24 -j RETURN",
+        "-A SKIFFNODE-POD-MASQ -d 10.244.0.0/24 -j RETURN", "-A SKIFFNODE-POD-MASQ -d 10.244.1.0/24 -j RETURN",
+        "-A SKIFFNODE-POD-MASQ -m addrtype ! --dst-type LOCAL -j MASQUERADE", "COMMIT"]
+    assert masquerade.ruleset("", cidrs) == "*nat\n:SKIFFNODE-POD-MASQ - [0:0]\nCOMMIT\n"
+
+
+def test_node_chains_stay_out_of_the_proxys_prefix() -> None:
+    """The proxy deletes every chain with its prefix that it did not render (kube-proxy's habit)."""
+    from skiff.nodeagent.runtime.cri import hostports as hp
+    from skiff.proxy.rules import PREFIX
+    for chain in (hp.CHAIN, hp.MASQ_CHAIN, masquerade.CHAIN):
+        assert not chain.startswith(PREFIX), chain
