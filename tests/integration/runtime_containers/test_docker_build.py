@@ -271,9 +271,12 @@ def test_docker_py_build_dockerfile_path_and_quiet(engine: ContainerEngine, tmp_
     assert engine.daemon is not None
     client = docker.DockerClient(base_url=engine.daemon.host, version="auto")
     try:
-        image, logs = client.images.build(path=str(ctx), dockerfile="build/Dockerfile.dev", tag=tag, rm=True)
+        image, logs = client.images.build(path=str(ctx), dockerfile="build/Dockerfile.dev", tag=tag, rm=True,
+                                          labels={"built.by": "skiff tests"})
         text = "".join(m.get("stream", "") for m in logs)
-        assert "Step 2/3 : RUN echo from-dev > /which" in text and "Successfully built" in text
+        assert "Step 2/4 : RUN echo from-dev > /which" in text and "Successfully built" in text
+        assert "Step 4/4 : LABEL \"built.by\"='skiff tests'" in text  # --label is a last step, as in dockerd
+        assert image.labels == {"built.by": "skiff tests"}
         assert tag + ":latest" in image.tags
         assert client.containers.run(tag, remove=True) == b"from-dev\n"
         with pytest.raises(docker.errors.BuildError) as exc:
@@ -402,4 +405,26 @@ def test_interrupted_build_stops_its_container(engine: ContainerEngine, tmp_path
             proc.kill()
             proc.wait()
     assert wait_for(lambda: engine.docker("ps", "-aq").stdout.strip() == "", timeout=60)
+    assert_nothing_left(engine)
+
+
+def test_base_image_pulled_from_a_registry(engine: ContainerEngine, tmp_path: Path) -> None:
+    """A FROM image that is not local is pulled (progress in the build output); --pull pulls again."""
+    from tests.support.engine import docker_registry, push_test_images
+
+    with docker_registry(tmp_path / "registry", netns=engine.netns) as reg:
+        push_test_images(reg, only="busybox")
+        base = f"{reg.host}/busybox:latest"
+        ctx = write(tmp_path / "ctx", {"Dockerfile": f"FROM {base}\nRUN echo pulled-base > /p\nCMD [\"cat\", \"/p\"]\n"})
+        tag = unique("pulled")
+        try:
+            out = build(engine, ctx, "-t", tag).stdout
+            assert f"Step 1/3 : FROM {base}\nlatest: Pulling from busybox\n" in out, out
+            assert f"Status: Downloaded newer image for {base}" in out
+            assert engine.docker("run", "--rm", tag).stdout == "pulled-base\n"
+            again = build(engine, ctx, "--pull", "-t", tag).stdout
+            assert f"Status: Image is up to date for {base}" in again, again
+            assert again.count("Using cache") == 2
+        finally:
+            engine.docker("rmi", "-f", tag, base, check=False)
     assert_nothing_left(engine)
