@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import qos
 from .observed import ContainerObs, CState, PodObs
 from .plan import NS, Backoff, backoff_delay, deadline_left, finished, init_state, restart_policy, should_restart
 
@@ -104,16 +105,7 @@ def phase(pod: Obj, obs: PodObs) -> str:
 
 
 def qos_class(pod: Obj) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or []
-    reqs = [(c.get("resources") or {}) for c in containers]
-    if not any(r.get("requests") or r.get("limits") for r in reqs):
-        return "BestEffort"
-    for r in reqs:
-        lim = r.get("limits") or {}
-        req = r.get("requests") or lim
-        if not all(k in lim for k in ("cpu", "memory")) or any(req.get(k) != lim.get(k) for k in ("cpu", "memory")):
-            return "Burstable"
-    return "Guaranteed"
+    return qos.qos_class(pod).value
 
 
 def _condition(previous: Mapping[str, Obj], ctype: str, ok: bool, stamp: str, reason: str = "") -> Obj:

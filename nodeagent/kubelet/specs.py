@@ -14,7 +14,7 @@ from typing import Any
 from skiff.api.quantity import parse_quantity
 from skiff.nodeagent.runtime.cri import api_pb2 as pb
 
-from . import envvars
+from . import envvars, qos
 from .observed import CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID
 
 Obj = dict[str, Any]
@@ -87,12 +87,9 @@ def dns_config(pod: Obj, dns: ClusterDNS) -> pb.DNSConfig | None:
 
 
 def pod_cgroup_parent(pod: Obj, cgroup_root: str) -> str:
-    """The pod's cgroup as the kubelet names it (``ROOT/pod<uid>``), or "" to leave it to the
-    runtime. A relative ROOT is placed by runc under its own (the shim's) cgroup."""
-    if not cgroup_root:
-        return ""
-    uid = str((pod.get("metadata") or {}).get("uid", ""))
-    return f"{cgroup_root.rstrip('/')}/pod{uid}"
+    """The pod's cgroup in the kubelet's QoS hierarchy (``ROOT/[burstable|besteffort/]pod<uid>``,
+    ROOT ``kubepods`` by default); a relative path nests under the runtime's own cgroup."""
+    return qos.pod_cgroup_parent(pod, cgroup_root)
 
 
 def sandbox_config(pod: Obj, *, attempt: int, logs_root: str, dns: ClusterDNS | None = None,
@@ -109,6 +106,7 @@ def sandbox_config(pod: Obj, *, attempt: int, logs_root: str, dns: ClusterDNS | 
         labels=labels, annotations=dict(m.get("annotations") or {}),
         dns_config=dns_config(pod, dns or ClusterDNS()), port_mappings=port_mappings(pod),
         linux=pb.LinuxPodSandboxConfig(cgroup_parent=pod_cgroup_parent(pod, cgroup_root),
+                                       resources=qos.pod_resources(pod),
                                        security_context=pb.LinuxSandboxSecurityContext(namespace_options=ns)))
 
 
@@ -149,8 +147,8 @@ def resources(c: Obj) -> pb.LinuxContainerResources:
     if "memory" in lim:
         out.memory_limit_in_bytes = int(parse_quantity(lim["memory"]))
     cpu_req = req.get("cpu", lim.get("cpu"))
-    if cpu_req is not None:
-        out.cpu_shares = max(MIN_SHARES, int(parse_quantity(cpu_req) * 1024))
+    # no request is the kubelet's minimum (2), not the runtime's default (1024)
+    out.cpu_shares = max(MIN_SHARES, int(parse_quantity(cpu_req) * 1024)) if cpu_req is not None else MIN_SHARES
     if "cpu" in lim:
         out.cpu_period = CPU_PERIOD
         out.cpu_quota = max(1000, int(parse_quantity(lim["cpu"]) * Decimal(CPU_PERIOD)))

@@ -74,6 +74,44 @@ def port_mappings(c: pb.PodSandboxConfig) -> list[hostports.Mapping]:
     return out
 
 
+def pod_cgroup_path(engine_parent: str, cri_parent: str) -> str:
+    """Where a pod's cgroup goes: a relative CRI cgroup_parent (the agent's QoS hierarchy)
+    nests under the engine's own parent for containers, so pods stay inside the engine's tree."""
+    if not cri_parent:
+        return ""
+    if cri_parent.startswith("/"):
+        return cri_parent.rstrip("/")
+    return f"{engine_parent.rstrip('/')}/{cri_parent.strip('/')}" if engine_parent else cri_parent.strip("/")
+
+
+def pod_cgroup_resources(res: pb.LinuxContainerResources) -> dict[str, Any]:
+    """The pod-level limits as OCI resources; devices stay open (each container sets its own)."""
+    out: dict[str, Any] = {"devices": [{"allow": True, "access": "rwm"}]}
+    if res.memory_limit_in_bytes:
+        out["memory"] = {"limit": res.memory_limit_in_bytes}
+    cpu = {k: v for k, v in (("shares", res.cpu_shares), ("quota", res.cpu_quota), ("period", res.cpu_period)) if v}
+    if cpu:
+        out["cpu"] = cpu
+    return out
+
+
+def make_pod_cgroup(path: str, res: pb.LinuxContainerResources) -> None:
+    from skiff.nodeagent.runtime.cgroups.manager import for_container
+
+    cg = for_container(path)
+    cg.create()
+    cg.apply(pod_cgroup_resources(res))
+
+
+def remove_pod_cgroup(path: str) -> None:
+    from skiff.nodeagent.runtime.cgroups.manager import CgroupError, for_container
+
+    try:
+        for_container(path).destroy()
+    except (CgroupError, OSError) as exc:
+        log.warning("pod cgroup %s: %s", path, exc)
+
+
 def docker_name(meta: pb.ContainerMetadata, sb: Sandbox) -> str:
     raw = f"k8s_{meta.name}_{sb.name}_{sb.namespace}_{sb.uid}_{meta.attempt}"
     return "".join(c if c.isalnum() or c in "_.-" else "-" for c in raw)
@@ -103,6 +141,8 @@ def container_body(req: pb.CreateContainerRequest, sb: Sandbox, sb_dir: Path) ->
         host["CpuPeriod"] = res.cpu_period or 100000
     if sec.namespace_options.pid == pb.NODE:
         host["PidMode"] = "host"
+    if sb.cgroup_path:
+        host["CgroupParent"] = sb.cgroup_path  # the container's cgroup inside its pod's
     user = ""
     if sec.HasField("run_as_user"):
         user = str(sec.run_as_user.value)
@@ -352,7 +392,8 @@ class CriRuntime:
                      annotations=dict(c.annotations), dns_servers=list(c.dns_config.servers),
                      dns_searches=list(c.dns_config.searches), dns_options=list(c.dns_config.options),
                      host_network=host_net, runtime_handler=req.runtime_handler,
-                     port_mappings=[vars(m) for m in port_mappings(c)])
+                     port_mappings=[vars(m) for m in port_mappings(c)],
+                     cgroup_path=pod_cgroup_path(self.containers.cgroup_parent, c.linux.cgroup_parent))
         if sb.port_mappings and not host_net:
             clash = hostports.conflicts(self._pod_ports(sb), [self._pod_ports(o) for o in self._port_holders()])
             if clash:
@@ -360,6 +401,8 @@ class CriRuntime:
                                f"RunPodSandbox {c.metadata.namespace}/{c.metadata.name}: {clash}")
         self.sandboxes.save(sb)
         try:
+            if sb.cgroup_path:
+                await asyncio.to_thread(make_pod_cgroup, sb.cgroup_path, c.linux.resources)
             await asyncio.to_thread(self.sandboxes.create_namespaces, sb)
             if not host_net:
                 net = self.cni()
@@ -395,6 +438,8 @@ class CriRuntime:
             await asyncio.to_thread(self.sandboxes.release_namespaces, sb)
         finally:
             self.sandboxes.remove(sb)
+            if sb.cgroup_path and not any(o.cgroup_path == sb.cgroup_path for o in self.sandboxes.items.values()):
+                await asyncio.to_thread(remove_pod_cgroup, sb.cgroup_path)
 
     def _attachment(self, sb: Sandbox) -> cnimod.Attachment:
         mappings = [hostports.Mapping(**m).as_cni() for m in sb.port_mappings]
@@ -470,6 +515,8 @@ class CriRuntime:
             await self.remove_container(r["Id"])
         await self._teardown_sandbox(sb)
         self.sandboxes.remove(sb)
+        if sb.cgroup_path and not any(o.cgroup_path == sb.cgroup_path for o in self.sandboxes.items.values()):
+            await asyncio.to_thread(remove_pod_cgroup, sb.cgroup_path)
 
     def _sandbox_status(self, sb: Sandbox) -> pb.PodSandboxStatus:
         state = pb.SANDBOX_READY if sb.ready else pb.SANDBOX_NOTREADY

@@ -42,6 +42,7 @@ class Sandbox:
     runtime_handler: str = ""
     network_attached: bool = False
     port_mappings: list[dict[str, Any]] = field(default_factory=list)  # hostports.Mapping fields
+    cgroup_path: str = ""  # the pod's cgroup (its containers' parent), relative to the engine's own
 
     def ns_path(self, state_dir: Path, kind: str) -> str:
         return str(state_dir / self.id / "ns" / kind)

@@ -35,6 +35,6 @@ def test_cni_template_fills_the_pod_cidr() -> None:
 
 
 def test_pod_cgroup_parent_is_the_kubelets_name() -> None:
-    pod = {"metadata": {"uid": "abc"}}
-    assert pod_cgroup_parent(pod, "") == ""
-    assert pod_cgroup_parent(pod, "/lab/node2/kubepods/") == "/lab/node2/kubepods/podabc"
+    pod = {"metadata": {"uid": "abc"}}  # BestEffort: the kubelet's besteffort level
+    assert pod_cgroup_parent(pod, "") == "kubepods/besteffort/podabc"
+    assert pod_cgroup_parent(pod, "/lab/node2/kubepods/") == "/lab/node2/kubepods/besteffort/podabc"
