@@ -41,8 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lease-interval", type=float, default=10.0)
     p.add_argument("--status-interval", type=float, default=10.0)
     p.add_argument("--cgroup-root", default="", metavar="PATH",
-                   help="parent cgroup of every pod (pods get PATH/pod<uid>); a relative PATH nests under the "
-                        "runtime's own cgroup (default: the runtime decides; Skiff's engine nests them under its own)")
+                   help="parent cgroup of every pod, by QoS class as the kubelet's (PATH/pod<uid>, "
+                        "PATH/burstable/pod<uid>, PATH/besteffort/pod<uid>); a relative PATH nests under the "
+                        "runtime's own cgroup (default: kubepods, which Skiff's engine nests under its own)")
     p.add_argument("--engine-arg", action="append", default=[],
                    help="extra argument for the engine the agent starts (repeatable)")
     p.add_argument("-v", "--verbose", action="store_true")
