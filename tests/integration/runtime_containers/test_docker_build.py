@@ -376,7 +376,7 @@ def test_rmi_takes_the_intermediate_images_and_prune_keeps_the_cache(engine: Con
     assert build(engine, ctx, "-t", tag).stdout.count("Using cache") == 3
     out = engine.docker("rmi", tag).stdout
     assert f"Untagged: {tag}:latest" in out and out.count("Deleted: sha256:") == 4  # the image, its 2 untagged parents, the RUN layer
-    assert set(engine.docker("images", "-aq").stdout.split()) == before
+    assert set(engine.docker("images", "-aq").stdout.split()) - before == set()  # (prune took other tests' dangling ones)
 
 
 def test_interrupted_build_stops_its_container(engine: ContainerEngine, tmp_path: Path) -> None:
