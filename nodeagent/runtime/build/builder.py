@@ -355,8 +355,11 @@ class Builder:
                                                       metadata.expand(ins.args[0], cs))
         path = state.config["WorkingDir"]
 
+        def work(merged: Path) -> None:
+            fsops.make_dirs(merged, path)
+
         async def produce(st: StageState) -> tuple[Path | None, str]:
-            return await self._with_mounted(st, lambda merged: fsops.make_dirs(merged, path) and None)
+            return await self._with_mounted(st, work)
 
         await self._step(state, cache.nop_cmd(state.config, "WORKDIR " + path), produce=produce)
 

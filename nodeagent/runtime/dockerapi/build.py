@@ -11,6 +11,7 @@ once steps run, progress is streamed and a failure ends the stream with
 from __future__ import annotations
 
 import asyncio
+import logging
 import posixpath
 import shutil
 from pathlib import Path
@@ -28,6 +29,9 @@ from skiff.nodeagent.runtime.dockerapi.stream import JsonStream
 from skiff.nodeagent.runtime.engine import Engine
 from skiff.nodeagent.runtime.images import reference as refs
 from skiff.nodeagent.runtime.images.auth import decode_registry_config
+from skiff.nodeagent.runtime.images.errors import ImageError
+
+log = logging.getLogger(__name__)
 
 
 def _flag(q: Any, name: str, default: bool = False) -> bool:
@@ -188,6 +192,11 @@ async def build(request: web.Request) -> web.StreamResponse:
                     await stream.send({"stream": f"Successfully tagged {refs.with_default_tag(refs.parse_normalized(t)).familiar()}\n"})
         except BuildError as exc:
             await out.fail(exc.message, exc.code)
+        except ImageError as exc:
+            await out.fail(str(exc), None)
+        except Exception as exc:  # a bug: the stream has started, so say it there; the traceback goes to the log
+            log.exception("build failed")
+            await out.fail(f"internal error: {exc}", None)
         return await stream.finish()
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
