@@ -134,8 +134,8 @@ def apply(ins: Instruction, st: ConfigState) -> tuple[dict[str, Any], str]:
         parts = []
         for i in range(0, len(ins.args), 2):
             k, v = expand(ins.args[i], st), expand(ins.args[i + 1], st)
+            # every word is expanded with the values from before the line (Docker's ENV abc=bye def=$abc)
             cfg["Env"] = set_env(cfg.get("Env") or [], k, v)
-            st.env[k] = v  # later pairs of the same line see it, as in Docker
             parts.append(f"{k}={v}")
         return cfg, "ENV " + " ".join(parts)
     if c == "LABEL":

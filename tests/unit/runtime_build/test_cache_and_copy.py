@@ -89,6 +89,11 @@ def test_metadata(line: str, field: str, value: object, comment: str | None) -> 
         assert text == comment
 
 
+def test_env_line_expands_with_the_values_before_it() -> None:
+    cfg, _ = metadata.apply(one("ENV X=bye def=$X"), st(X="hello"))
+    assert cfg["Env"] == ["X=bye", "def=hello"]
+
+
 def test_entrypoint_resets_inherited_cmd_only() -> None:
     s = metadata.ConfigState(config={"Cmd": ["sh"]}, env={})
     cfg, _ = metadata.apply(one('ENTRYPOINT ["top"]'), s)
