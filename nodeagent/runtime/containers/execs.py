@@ -87,6 +87,9 @@ class ExecManager:
         os.replace(tmp, d / "exec.json")
 
     def create(self, container_id: str, config: dict[str, Any]) -> ExecRecord:
+        # Execs of removed containers go with them (as dockerd forgets them).
+        for gone in [e.id for e in self.execs.values() if e.container_id not in self.containers.containers]:
+            del self.execs[gone]
         ex = ExecRecord(id=secrets.token_hex(32), container_id=container_id, config=config)
         self.execs[ex.id] = ex
         return ex

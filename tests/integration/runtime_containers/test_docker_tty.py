@@ -181,15 +181,17 @@ def test_docker_py_tty_resize(engine: ContainerEngine) -> None:
         client.close()
 
 
-def test_exec_survives_a_daemon_restart(own_engine: ContainerEngine) -> None:
+def test_terminals_and_execs_survive_a_daemon_restart(own_engine: ContainerEngine) -> None:
     """kill -9 of skiff daemon: a detached exec and an attached -it exec keep running; the
-    restarted daemon still knows them, records their exits, and the detached one finishes its work."""
+    restarted daemon still knows them, records their exits, and the detached one finishes its work;
+    a -it container's terminal (held by its shim) still answers an attach."""
     import docker
 
     eng = own_engine
     assert eng.daemon is not None
-    name = unique("rx")
+    name, term = unique("rx"), unique("term")
     eng.docker("run", "-d", "--name", name, "busybox", "sleep", "600")
+    eng.docker("run", "-dit", "--name", term, "busybox", "sh")
     eng.docker("exec", "-d", name, "sh", "-c",
                "while [ ! -e /tmp/go ]; do sleep 0.1; done; echo finished > /tmp/result")
     client = docker.APIClient(base_url=eng.daemon.host, timeout=60)
@@ -220,6 +222,17 @@ def test_exec_survives_a_daemon_restart(own_engine: ContainerEngine) -> None:
         os.kill(before[tty_exec]["Pid"], signal.SIGKILL)  # the exec's shell (a host PID, as Docker reports)
         assert wait_for(lambda: not client.exec_inspect(tty_exec)["Running"], timeout=60)
         assert client.exec_inspect(tty_exec)["ExitCode"] == 137
+        with session(eng, "attach", term) as s:
+            def answered() -> bool:
+                try:
+                    s.command(b"tty", rb"/dev/pts/\d+\r\n", timeout=2)
+                    return True
+                except AssertionError:
+                    return False
+            assert wait_for(answered, timeout=60, interval=0.2), bytes(s.out)
+            s.send(b"\x10\x11")
+            assert s.wait() == 1
+        assert state(eng, term)["Running"]
     finally:
         client.close()
-        eng.docker("rm", "-f", name)
+        eng.docker("rm", "-f", name, term)
