@@ -124,7 +124,42 @@ def stop_engine(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-async def _main(args: argparse.Namespace, endpoint: str) -> int:
+class EngineKeeper:
+    """Restarts the agent's own engine when it dies: its containers outlive it (each has its
+    own shim), and the new engine finds them again, so the pods keep running."""
+
+    def __init__(self, root: Path, extra: list[str], proc: subprocess.Popen[bytes] | None) -> None:
+        self.root, self.extra, self.proc = root, extra, proc
+        self.sock = root / "engine" / "cri.sock"
+
+    def dead(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is not None
+        return not serving(self.sock)  # an engine adopted from an earlier agent: no process handle
+
+    async def keep(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+                return
+            except asyncio.TimeoutError:
+                pass
+            if not await asyncio.to_thread(self.dead):
+                continue
+            code = self.proc.returncode if self.proc is not None else None
+            log.warning("the engine is gone (exit status %s): starting it again", code)
+            try:
+                self.proc, _ = await asyncio.to_thread(start_engine, self.root, self.extra)
+            except SystemExit as exc:
+                log.error("%s; trying again", exc)
+                await asyncio.sleep(5)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_engine(self.proc)
+
+
+async def _main(args: argparse.Namespace, endpoint: str, keeper: EngineKeeper | None = None) -> int:
     from skiff.nodeagent.kubelet.agent import Agent, AgentOptions
     from skiff.nodeagent.kubelet.cri import CriClient
 
@@ -143,9 +178,12 @@ async def _main(args: argparse.Namespace, endpoint: str) -> int:
             agent = Agent(client, cri, options)
             run = asyncio.create_task(agent.run(stop))
             waiter = asyncio.create_task(stop.wait())
+            kept = asyncio.create_task(keeper.keep(stop)) if keeper is not None else None
             await asyncio.wait({run, waiter}, return_when=asyncio.FIRST_COMPLETED)
             stop.set()
             await run
+            if kept is not None:
+                await kept
     finally:
         await cri.close()
     return 0
@@ -157,12 +195,13 @@ def run(args: argparse.Namespace) -> int:
     args.root.mkdir(parents=True, exist_ok=True)
     if not args.ca_file and (args.root / "ca.crt").exists():
         args.ca_file = str(args.root / "ca.crt")
-    engine = None
+    keeper = None
     endpoint = args.runtime_endpoint
     if not endpoint:
         engine, endpoint = start_engine(args.root, list(args.engine_arg))
+        keeper = EngineKeeper(args.root, list(args.engine_arg), engine)
     try:
-        return asyncio.run(_main(args, endpoint))
+        return asyncio.run(_main(args, endpoint, keeper))
     finally:
-        if engine is not None:
-            stop_engine(engine)
+        if keeper is not None:
+            keeper.stop()

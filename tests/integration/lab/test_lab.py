@@ -237,6 +237,64 @@ def _status_of(lab_cluster: Lab, pod: str) -> dict:
     return statuses[0]
 
 
+def test_pod_spec_through_the_python_client(lab_cluster: Lab) -> None:
+    """With the kubernetes client on the lab: an init container fills an emptyDir, two containers
+    share it and localhost, a readiness probe gates Ready, a failing liveness probe restarts."""
+    from kubernetes import client, config
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(lab_cluster.kubeconfig)))
+    shared = [client.V1VolumeMount(name="shared", mount_path="/shared")]
+    body = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="spec-demo"),
+        spec=client.V1PodSpec(
+            volumes=[client.V1Volume(name="shared", empty_dir=client.V1EmptyDirVolumeSource())],
+            init_containers=[client.V1Container(
+                name="fill", image="busybox:1.36", volume_mounts=shared,
+                command=["sh", "-c", "echo made-by-init > /shared/index.html"])],
+            containers=[
+                client.V1Container(
+                    name="web", image="busybox:1.36", volume_mounts=shared,
+                    command=["httpd", "-f", "-p", "8080", "-h", "/shared"],
+                    readiness_probe=client.V1Probe(
+                        _exec=client.V1ExecAction(command=["test", "-e", "/shared/ready"]),
+                        period_seconds=1, failure_threshold=1)),
+                client.V1Container(
+                    name="side", image="busybox:1.36", volume_mounts=shared,
+                    command=["sh", "-c", "touch /tmp/alive; exec sleep 2147483647"],
+                    liveness_probe=client.V1Probe(
+                        _exec=client.V1ExecAction(command=["test", "-e", "/tmp/alive"]),
+                        period_seconds=1, failure_threshold=1)),
+            ]))
+    api.create_namespaced_pod("default", body)
+    try:
+        def running() -> client.V1Pod | None:
+            p = api.read_namespaced_pod("spec-demo", "default")
+            return p if p.status.phase == "Running" and len(p.status.container_statuses or []) == 2 else None
+        p = wait_for(running, timeout=120, what="spec-demo Running")
+        assert p.status.init_container_statuses[0].state.terminated.reason == "Completed"
+        ready = {c.name: c.ready for c in p.status.container_statuses}
+        assert ready == {"web": False, "side": True}, ready
+        # the sidecar reaches the web container on the pod's localhost, serving the init's file
+        out = lab_cluster.kubectl("exec", "spec-demo", "-c", "side", "--", "sh", "-c",
+                                  "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 8080"
+                                  " | tail -n 1").stdout
+        assert out.strip() == "made-by-init", out
+        lab_cluster.kubectl("exec", "spec-demo", "-c", "side", "--", "touch", "/shared/ready")
+        wait_for(lambda: all(c.ready for c in api.read_namespaced_pod("spec-demo", "default")
+                             .status.container_statuses), timeout=60, what="both containers Ready")
+        lab_cluster.kubectl("exec", "spec-demo", "-c", "side", "--", "rm", "/tmp/alive")
+
+        def restarted() -> bool:
+            sts = {c.name: c for c in api.read_namespaced_pod("spec-demo", "default").status.container_statuses}
+            return sts["side"].restart_count >= 1 and sts["web"].restart_count == 0
+        wait_for(restarted, timeout=90, what="the sidecar restarted by its liveness probe")
+        events = api.list_namespaced_event("default", field_selector="involvedObject.name=spec-demo").items
+        assert any(e.reason == "Unhealthy" and "Liveness probe failed" in e.message for e in events), \
+            [(e.reason, e.message) for e in events]
+    finally:
+        api.delete_namespaced_pod("spec-demo", "default", grace_period_seconds=0)
+
+
 def test_crash_loop_back_off_and_oom_killed(lab_cluster: Lab) -> None:
     """A container that keeps failing waits in CrashLoopBackOff; one over its memory limit is OOMKilled."""
     _apply(lab_cluster, "apiVersion: v1\nkind: Pod\nmetadata: {name: crasher}\nspec:\n  containers:\n"
@@ -274,7 +332,44 @@ def _agent(lab_cluster: Lab, node: str) -> lab.Proc:
 def _containers_on(lab_cluster: Lab, node: str) -> dict[str, tuple[str, int]]:
     pods = lab_cluster.json("get", "pods", "--field-selector", f"spec.nodeName={node}")["items"]
     return {p["metadata"]["name"]: (c.get("containerID", ""), c.get("restartCount", 0))
-            for p in pods if p["status"].get("phase") == "Running" for c in p["status"]["containerStatuses"]}
+            for p in pods if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+            for c in p["status"]["containerStatuses"]}
+
+
+def _engine_of(agent_pid: int) -> int:
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmd = (d / "cmdline").read_bytes().split(b"\0")
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == agent_pid and b"daemon" in cmd:
+                return int(d.name)
+    return 0  # none (yet)
+
+
+def test_killed_engine_is_restarted_and_its_containers_keep_running(lab_cluster: Lab) -> None:
+    """SIGKILL node1's engine: the agent starts it again, the new engine finds the running
+    containers (same IDs, no restart), and new pods start on the node."""
+    wait_for(lambda: len(running_web(lab_cluster)) == 3, timeout=120, what="3 web pods Running")
+    wait_for(lambda: not [p for p in lab_cluster.json("get", "pods")["items"]
+                          if p["metadata"]["name"] in ("crasher", "hog")], what="the earlier test's pods gone")
+    node = "node1"
+    before = wait_for(lambda: _containers_on(lab_cluster, node), what=f"pods Running on {node}")
+    agent = _agent(lab_cluster, node)
+    old = _engine_of(agent.pid)
+    assert old, f"agent {agent.pid} runs no engine"
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: _engine_of(agent.pid) not in (0, old), timeout=60, what="a new engine")
+    _apply(lab_cluster, "apiVersion: v1\nkind: Pod\nmetadata: {name: after-engine}\nspec:\n"
+                        f"  nodeName: {node}\n  containers:\n"
+                        "  - {name: c, image: busybox:1.36, command: [sh, -c, 'echo fresh; exec sleep 2147483647']}\n")
+    wait_for(lambda: lab_cluster.json("get", "pod", "after-engine")["status"].get("phase") == "Running",
+             timeout=90, what="a pod started by the new engine")
+    now = _containers_on(lab_cluster, node)
+    assert {k: now.get(k) for k in before} == before
+    lab_cluster.kubectl("delete", "pod", "after-engine", "--wait=false")
 
 
 def test_restarted_agent_adopts_its_running_containers(lab_cluster: Lab) -> None:
