@@ -25,14 +25,19 @@ def unpack(fileobj: BinaryIO, dest: Path) -> None:
     def member_filter(m: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
         if m.isdev():
             return None
+        # A symlink may point anywhere (COPY copies it as a link); what is checked is that no
+        # member is written through one: tar_filter resolves each name on disk (realpath).
+        probe = m.replace(linkname="x", deep=False) if m.issym() else m
         try:
-            safe = tarfile.tar_filter(m, path)  # refuses absolute names, '..' and escaping links
+            safe = tarfile.tar_filter(probe, path)  # refuses absolute names, '..', escaping hard links
         except tarfile.FilterError as exc:
             raise ContextError(f"invalid build context: {exc}") from None
-        return safe.replace(mode=m.mode & 0o7777, uid=0, gid=0, uname="", gname="", deep=False)
+        return safe.replace(mode=m.mode & 0o7777, uid=0, gid=0, uname="", gname="", linkname=m.linkname,
+                            deep=False)
 
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+        # a seekable file (the spooled body) is read randomly: hard links need to look back
+        with tarfile.open(fileobj=fileobj, mode="r:*" if fileobj.seekable() else "r|*") as tar:
             tar.extractall(dest, filter=member_filter)
     except tarfile.ReadError as exc:
         if "empty file" in str(exc):

@@ -157,6 +157,21 @@ CMD ["cat built.txt greeting.txt /etc/app/*.conf /opt/pkg/inside.txt /opt/plain-
     assert_nothing_left(engine)
 
 
+def test_context_with_symlinks_and_hard_links(engine: ContainerEngine, tmp_path: Path) -> None:
+    import os
+
+    ctx = write(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY . /c/\nCMD [\"sh\", \"-c\", "
+                                   "\"readlink /c/abs; readlink /c/rel; cat /c/hard /c/rel\"]\n", "file.txt": "content\n"})
+    os.symlink("/etc/hostname", ctx / "abs")
+    os.symlink("file.txt", ctx / "rel")
+    os.link(ctx / "file.txt", ctx / "hard")
+    tag = unique("links")
+    build(engine, ctx, "-t", tag)
+    assert engine.docker("run", "--rm", tag).stdout.splitlines() == ["/etc/hostname", "file.txt", "content",
+                                                                     "content"]
+    assert_nothing_left(engine)
+
+
 def test_multi_stage_copy_from_and_target(engine: ContainerEngine, tmp_path: Path) -> None:
     tag = unique("multi")
     ctx = write(tmp_path / "ctx", {"Dockerfile": """ARG BASE=busybox
