@@ -26,7 +26,7 @@ from typing import Any
 
 from skiff.nodeagent.runtime.build import cache, copyspec, fsops, metadata
 from skiff.nodeagent.runtime.build.context import source_hash, walk
-from skiff.nodeagent.runtime.build.dockerfile import Dockerfile, DockerfileError, Instruction, Stage
+from skiff.nodeagent.runtime.build.dockerfile import Dockerfile, DockerfileError, Instruction, Stage, parse_line
 from skiff.nodeagent.runtime.build.words import env_map
 from skiff.nodeagent.runtime.containers.rootfs import Rootfs
 from skiff.nodeagent.runtime.images import layers as layermod
@@ -108,6 +108,12 @@ class Builder:
 
     # -- the whole build ---------------------------------------------------------
     async def build(self, df: Dockerfile, context: Path) -> str:
+        try:
+            return await self._build(df, context)
+        except DockerfileError as exc:  # a substitution in FROM, say
+            raise BuildError(str(exc)) from None
+
+    async def _build(self, df: Dockerfile, context: Path) -> str:
         self.escape = df.escape
         self.context = context
         self.stage_names = {s.index: s.name for s in df.stages}
@@ -177,17 +183,12 @@ class Builder:
         return state
 
     async def _onbuild(self, triggers: list[str], state: StageState) -> None:
-        import dockerfile as goparser
-
-        from skiff.nodeagent.runtime.build.dockerfile import _instruction
-
         await self.out(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) != 1 else ''}\n")
         state.config["OnBuild"] = []
         for text in triggers:
             try:
-                cmds = goparser.parse_string(text)
-                ins = _instruction(cmds[0])
-            except (goparser.GoParseError, IndexError) as exc:
+                ins = parse_line(text)
+            except DockerfileError as exc:
                 raise BuildError(f"failed to parse ONBUILD trigger {text!r}: {exc}") from None
             await self.dispatch(ins, state, self._meta)
 

@@ -192,6 +192,17 @@ def _instruction(c: goparser.Command) -> Instruction:
                        original=c.original, line=c.start_line, sub=sub)
 
 
+def parse_line(text: str) -> Instruction:
+    """One instruction on its own (an ONBUILD trigger as the base image stored it)."""
+    try:
+        commands = goparser.parse_string(text)
+    except goparser.GoParseError as exc:
+        raise DockerfileError(f"dockerfile parse error: {exc}") from None
+    if len(commands) != 1:
+        raise DockerfileError(f"expected one instruction, got {len(commands)}: {text!r}")
+    return _instruction(commands[0])
+
+
 def parse(text: str) -> Dockerfile:
     escape = escape_token(text)
     try:

@@ -443,3 +443,22 @@ def test_base_image_pulled_from_a_registry(engine: ContainerEngine, tmp_path: Pa
         finally:
             engine.docker("rmi", "-f", tag, base, check=False)
     assert_nothing_left(engine)
+
+
+def test_onbuild_triggers_run_in_the_child_build(engine: ContainerEngine, tmp_path: Path) -> None:
+    parent = unique("onbuild-base")
+    base_ctx = write(tmp_path / "base", {"Dockerfile": "FROM busybox\nONBUILD COPY app.txt /app/\n"
+                                                       "ONBUILD RUN cat /app/app.txt > /app/seen\n"})
+    build(engine, base_ctx, "-t", parent)
+    assert inspect(engine, parent)["Config"]["OnBuild"] == ["COPY app.txt /app/", "RUN cat /app/app.txt > /app/seen"]
+    child = unique("onbuild-child")
+    ctx = write(tmp_path / "child", {"Dockerfile": f"FROM {parent}\nCMD [\"cat\", \"/app/seen\"]\n",
+                                     "app.txt": "child's file\n"})
+    out = build(engine, ctx, "-t", child).stdout
+    assert "# Executing 2 build triggers" in out
+    assert engine.docker("run", "--rm", child).stdout == "child's file\n"
+    assert not inspect(engine, child)["Config"].get("OnBuild")  # triggers run once, not inherited
+    bad = write(tmp_path / "bad", {"Dockerfile": "ARG BASE\nFROM ${BASE:?required}\n"})
+    res = build(engine, bad, check=False)
+    assert res.returncode == 1 and "BASE: required" in res.stderr
+    assert_nothing_left(engine)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from skiff.nodeagent.runtime.build.dockerfile import DockerfileError, escape_token, parse, suggest
+from skiff.nodeagent.runtime.build.dockerfile import DockerfileError, escape_token, parse, parse_line, suggest
 
 SEED_003 = """FROM ubuntu:14.04
 MAINTAINER Foo Bar <foo@bar.com>
@@ -75,3 +75,10 @@ def test_errors(text: str, msg: str) -> None:
 def test_suggest_only_near_misses() -> None:
     assert suggest("CPY") == " (did you mean copy?)"
     assert suggest("XYZZYQ") == ""
+
+
+def test_parse_line_for_onbuild_triggers() -> None:
+    ins = parse_line("COPY --chown=1 a /b")
+    assert (ins.cmd, ins.args, ins.flag("chown")) == ("COPY", ("a", "/b"), "1")
+    with pytest.raises(DockerfileError):
+        parse_line("RUN a\nRUN b")
