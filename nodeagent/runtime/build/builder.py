@@ -1,10 +1,14 @@
 """Runs a parsed Dockerfile against the engine, step by step, as dockerd's classic builder.
 
 Every step after FROM makes an image (intermediate images are the layer cache):
-metadata steps an image with an empty layer, COPY/ADD/WORKDIR a layer written
-through an overlay mount of the current image, RUN a layer committed from a real
-container of the engine (its own cgroup, namespaces, the image's env, workdir
-and user). A failed step leaves no container, mount or cgroup behind.
+metadata steps an image with an empty layer, COPY/ADD a layer written through an
+overlay mount of the current image, WORKDIR one through its step's container,
+RUN a layer committed from a real container of the engine (its own cgroup,
+namespaces, the image's env, workdir and user). As in dockerd, metadata and
+WORKDIR steps get a container that is never started (" ---> Running in ...",
+"Removing intermediate container ..."). A failed step leaves no container, mount
+or cgroup behind (dockerd keeps a failed RUN's container unless --force-rm; we
+never do, so a failed build changes nothing but the cache).
 
 Output goes to ``emit`` as the Engine API's build messages (``{"stream": ...}``,
 ``{"aux": {"ID": ...}}``); an error is raised as :class:`BuildError` and the
@@ -239,14 +243,14 @@ class Builder:
         if cs.author:
             state.image["author"] = cs.author
         state.config = new_config
-        await self._step(state, cache.nop_cmd(state.config, comment), produce=None)
+        await self._step(state, cache.nop_cmd(state.config, comment), in_container=True)
 
     async def arg(self, ins: Instruction, state: StageState, meta: dict[str, str | None]) -> None:
         parts = []
         for name, default in self._arg_pairs(ins, state, env=state.expansion_env()):
             state.args[name] = self._arg_value(name, default, meta)
             parts.append(name if default is None else f"{name}={default}")
-        await self._step(state, cache.nop_cmd(state.config, "ARG " + " ".join(parts)), produce=None)
+        await self._step(state, cache.nop_cmd(state.config, "ARG " + " ".join(parts)), in_container=True)
 
     def _arg_pairs(self, ins: Instruction, state: StageState, *, env: dict[str, str]) -> list[tuple[str, str | None]]:
         out = []
@@ -268,22 +272,30 @@ class Builder:
         return default
 
     # -- steps that commit ------------------------------------------------------------
-    async def _step(self, state: StageState, cmd: list[str], *,
-                    produce: Callable[[StageState], Awaitable[tuple[Path | None, str]]] | None) -> None:
-        """Probe the cache with ``cmd``; on a miss, ``produce`` makes the layer (or none)."""
+    async def _step(self, state: StageState, cmd: list[str], *, in_container: bool = False,
+                    produce: Callable[[StageState, str], Awaitable[Path | None]] | None = None) -> None:
+        """Probe the cache with ``cmd``; on a miss, ``produce`` makes the layer's upper dir (or
+        none). ``in_container``: the step gets a container of its own that is never started, as
+        dockerd gives metadata and WORKDIR steps (" ---> Running in ...")."""
         run_config = cache.run_config(state.config, cmd)
         if await self._probe(state, run_config):
             return
-        layer_dir, container_id = (None, "") if produce is None else await produce(state)
-        layer = None
+        cid = ""
         try:
-            if layer_dir is not None:
-                layer = await self._layer_from(layer_dir)
-        finally:
-            if layer_dir is not None and container_id == "":
-                shutil.rmtree(layer_dir.parent, ignore_errors=True)
-        new = await self._commit(state, layer, cmd, container_id, run_config=run_config)
+            if in_container and state.image_id:
+                cid = await self._create_container(state, cmd, [])
+            upper = await produce(state, cid) if produce is not None else None
+            try:
+                layer = await self._layer_from(upper) if upper is not None else None
+            finally:
+                if upper is not None and not cid:
+                    shutil.rmtree(upper.parent, ignore_errors=True)  # a scratch overlay of its own
+            new = await self._commit(state, layer, cmd, cid, run_config=run_config)
+        except BaseException:
+            await self._remove_container(cid, always=True)
+            raise
         state.image_id, state.image, state.diff_ids = new.image_id, new.image, new.diff_ids
+        await self._remove_container(cid)
 
     async def _probe(self, state: StageState, run_config: dict[str, Any]) -> bool:
         if self.opts.no_cache:
@@ -336,7 +348,7 @@ class Builder:
         rfs.prepare([self.images.layer_path(d) / "diff" for d in state.diff_ids])
         return rfs
 
-    async def _with_mounted(self, state: StageState, work: Callable[[Path], None]) -> tuple[Path | None, str]:
+    async def _with_mounted(self, state: StageState, work: Callable[[Path], None]) -> Path:
         """Run ``work(merged)`` on a fresh overlay of the current image; returns its upper dir."""
         rfs = self._scratch_rootfs(state)
         try:
@@ -348,7 +360,7 @@ class Builder:
         except BaseException:
             await asyncio.to_thread(rfs.remove)
             raise
-        return rfs.upper, ""
+        return rfs.upper
 
     async def workdir_(self, ins: Instruction, state: StageState) -> None:
         cs = self._cfg_state(state)
@@ -359,10 +371,18 @@ class Builder:
         def work(merged: Path) -> None:
             fsops.make_dirs(merged, path)
 
-        async def produce(st: StageState) -> tuple[Path | None, str]:
-            return await self._with_mounted(st, work)
+        async def produce(st: StageState, cid: str) -> Path | None:
+            if not cid:
+                return await self._with_mounted(st, work)
+            rfs = self.containers.rootfs(self.containers.get(cid))
+            merged = await asyncio.to_thread(rfs.mount)
+            try:
+                await asyncio.to_thread(work, merged)
+            finally:
+                await asyncio.to_thread(rfs.unmount)
+            return rfs.upper  # type: ignore[no-any-return]
 
-        await self._step(state, cache.nop_cmd(state.config, "WORKDIR " + path), produce=produce)
+        await self._step(state, cache.nop_cmd(state.config, "WORKDIR " + path), in_container=True, produce=produce)
 
     # -- COPY / ADD --------------------------------------------------------------------
     async def copy(self, ins: Instruction, state: StageState) -> None:
@@ -398,7 +418,7 @@ class Builder:
                         target = copyspec.file_target(dest, src.name, dest_is_dir=fsops.is_dir(merged, dest))
                         fsops.copy_path(merged, src, target, uid=uid, gid=gid)
 
-            async def produce(st: StageState) -> tuple[Path | None, str]:
+            async def produce(st: StageState, _cid: str) -> Path | None:
                 return await self._with_mounted(st, work)
 
             await self._step(state, cache.copy_cmd(state.config, comment), produce=produce)
@@ -468,8 +488,10 @@ class Builder:
         new = await self._commit(state, layer, cache_cmd, cid, run_config=run_config)
         state.image_id, state.image, state.diff_ids = new.image_id, new.image, new.diff_ids
 
-    async def _run_container(self, state: StageState, argv: list[str], args_env: list[str]) -> tuple[Path, str]:
-        m = self.containers
+    async def _create_container(self, state: StageState, argv: list[str], args_env: list[str]) -> str:
+        """A container of the step's image and config (" ---> Running in <id>")."""
+        from skiff.nodeagent.runtime.containers.manager import ContainerError
+
         body = {
             "Image": state.image_id, "Cmd": argv, "Entrypoint": [],
             "Env": [*(state.config.get("Env") or []), *args_env],
@@ -477,15 +499,20 @@ class Builder:
             "AttachStdout": True, "AttachStderr": True,
             "HostConfig": {"NetworkMode": self.opts.network_mode or "default"},
         }
-        from skiff.nodeagent.runtime.containers.manager import ContainerError
-
         try:
-            rec = await m.create(body, None)
+            rec = await self.containers.create(body, None)
         except ContainerError as exc:
             raise BuildError(exc.message) from None
-        cid = rec["Id"]
+        await self.out(f" ---> Running in {rec['Id'][:12]}\n")
+        return str(rec["Id"])
+
+    async def _run_container(self, state: StageState, argv: list[str], args_env: list[str]) -> tuple[Path, str]:
+        from skiff.nodeagent.runtime.containers.manager import ContainerError
+
+        m = self.containers
+        cid = await self._create_container(state, argv, args_env)
+        rec = m.get(cid)
         try:
-            await self.out(f" ---> Running in {cid[:12]}\n")
             attach = asyncio.ensure_future(m.attach_streams(cid))
             await asyncio.sleep(0)  # registered before the start, so no output is missed
             try:
