@@ -291,8 +291,10 @@ class Volumes:
             "expirationSeconds": int(src.get("expirationSeconds") or TOKEN_SECONDS),
             "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": m.get("name"), "uid": m.get("uid")}}}
         try:
-            resp = await self.client.send(rq.build(rq.Verb.CREATE, SERVICEACCOUNTS, namespace=m.get("namespace"),
-                                                   name=sa, subresource="token", body=body))
+            # a create with a name: rq.build's CREATE takes the name from the body, so the path is made here
+            path = rq.resource_path(SERVICEACCOUNTS, namespace=m.get("namespace"), name=sa, subresource="token")
+            resp = await self.client.send(rq.Request("POST", path, {}, {"Accept": rq.JSON, "Content-Type": rq.JSON},
+                                                     rq.encode_body(body)))
         except ApiError as exc:
             raise VolumeError(f'failed to fetch token for service account "{sa}": {exc.message}',
                               volume=volume) from None

@@ -206,3 +206,19 @@ def test_missing_claim_keeps_the_pod_pending(cluster: Cluster) -> None:
     cluster.wait(lambda: ("FailedMount", want) in kubelet_events(cluster, name), "FailedMount for the missing claim")
     assert phase(cluster, name) == "Pending"
     delete_pod(cluster, name)
+
+
+def test_service_account_token_projection_reports_the_api_servers_answer(cluster: Cluster) -> None:
+    """Skiff's API server does not issue tokens yet (serviceaccounts/token answers 501): the pod
+    waits in ContainerCreating with the kubelet's FailedMount naming that, rather than running
+    without its token."""
+    name = f"satok-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, volumes=[
+        {"name": "tok", "projected": {"sources": [{"serviceAccountToken": {"path": "token", "audience": "api"}}]}}],
+        containers=[{"name": "main", "image": cluster.image, "command": ["sleep", "3600"],
+                     "volumeMounts": [{"name": "tok", "mountPath": "/var/run/tok"}]}]))
+    prefix = 'MountVolume.SetUp failed for volume "tok" : failed to fetch token for service account "default": '
+    cluster.wait(lambda: any(r == "FailedMount" and m.startswith(prefix) and "token" in m[len(prefix):]
+                             for r, m in kubelet_events(cluster, name)), "FailedMount for the token projection")
+    assert phase(cluster, name) == "Pending"
+    delete_pod(cluster, name)
