@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,29 @@ def pod_cgroup_resources(res: pb.LinuxContainerResources) -> dict[str, Any]:
     if cpu:
         out["cpu"] = cpu
     return out
+
+
+QOS_LEVELS = ("burstable", "besteffort")
+
+
+def qos_level_shares(pods: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """(pod cgroup path, pod cpu shares) -> the cpu shares of each QoS level cgroup above them."""
+    out: dict[str, int] = {}
+    for path, shares in pods:
+        parent, _, leaf = path.rstrip("/").rpartition("/")
+        level = parent.rsplit("/", 1)[-1]
+        if not leaf.startswith("pod") or level not in QOS_LEVELS:
+            continue
+        out[parent] = 2 if level == "besteffort" else out.get(parent, 0) + max(shares, 0)
+    return {k: max(v, 2) for k, v in out.items()}
+
+
+def set_cgroup_shares(path: str, shares: int) -> None:
+    from skiff.nodeagent.runtime.cgroups.manager import for_container
+
+    cg = for_container(path)
+    cg.create()
+    cg.apply({"cpu": {"shares": shares}, "devices": [{"allow": True, "access": "rwm"}]})
 
 
 def make_pod_cgroup(path: str, res: pb.LinuxContainerResources) -> None:
@@ -393,7 +417,8 @@ class CriRuntime:
                      dns_searches=list(c.dns_config.searches), dns_options=list(c.dns_config.options),
                      host_network=host_net, runtime_handler=req.runtime_handler,
                      port_mappings=[vars(m) for m in port_mappings(c)],
-                     cgroup_path=pod_cgroup_path(self.containers.cgroup_parent, c.linux.cgroup_parent))
+                     cgroup_path=pod_cgroup_path(self.containers.cgroup_parent, c.linux.cgroup_parent),
+                     cpu_shares=c.linux.resources.cpu_shares)
         if sb.port_mappings and not host_net:
             clash = hostports.conflicts(self._pod_ports(sb), [self._pod_ports(o) for o in self._port_holders()])
             if clash:
@@ -403,6 +428,7 @@ class CriRuntime:
         try:
             if sb.cgroup_path:
                 await asyncio.to_thread(make_pod_cgroup, sb.cgroup_path, c.linux.resources)
+                await self._sync_qos_levels(sb)
             await asyncio.to_thread(self.sandboxes.create_namespaces, sb)
             if not host_net:
                 net = self.cni()
@@ -440,6 +466,17 @@ class CriRuntime:
             self.sandboxes.remove(sb)
             if sb.cgroup_path and not any(o.cgroup_path == sb.cgroup_path for o in self.sandboxes.items.values()):
                 await asyncio.to_thread(remove_pod_cgroup, sb.cgroup_path)
+
+    async def _sync_qos_levels(self, pending: Sandbox | None = None) -> None:
+        """The burstable/besteffort levels' cpu shares follow the pods below them (the kubelet's
+        QoS container manager): best effort gets the minimum, burstable the sum of its pods'."""
+        boxes = [*self.sandboxes.items.values(), *([pending] if pending is not None else [])]
+        levels = qos_level_shares({s.id: (s.cgroup_path, s.cpu_shares) for s in boxes}.values())
+        for path, shares in levels.items():
+            try:
+                await asyncio.to_thread(set_cgroup_shares, path, shares)
+            except (OSError, ValueError) as exc:
+                log.warning("QoS cgroup %s: %s", path, exc)
 
     def _attachment(self, sb: Sandbox) -> cnimod.Attachment:
         mappings = [hostports.Mapping(**m).as_cni() for m in sb.port_mappings]
@@ -517,6 +554,7 @@ class CriRuntime:
         self.sandboxes.remove(sb)
         if sb.cgroup_path and not any(o.cgroup_path == sb.cgroup_path for o in self.sandboxes.items.values()):
             await asyncio.to_thread(remove_pod_cgroup, sb.cgroup_path)
+            await self._sync_qos_levels()
 
     def _sandbox_status(self, sb: Sandbox) -> pb.PodSandboxStatus:
         state = pb.SANDBOX_READY if sb.ready else pb.SANDBOX_NOTREADY

@@ -43,6 +43,7 @@ class Sandbox:
     network_attached: bool = False
     port_mappings: list[dict[str, Any]] = field(default_factory=list)  # hostports.Mapping fields
     cgroup_path: str = ""  # the pod's cgroup (its containers' parent), relative to the engine's own
+    cpu_shares: int = 0  # the pod cgroup's, for its QoS level's sum
 
     def ns_path(self, state_dir: Path, kind: str) -> str:
         return str(state_dir / self.id / "ns" / kind)

@@ -65,12 +65,14 @@ def test_qos_classes_get_their_cgroups_and_limits(cluster: Cluster) -> None:
     assert burst["status"]["qosClass"] == "Burstable"
     bcpu = pod_cgroup(cluster, "cpu", burst, "burstable")
     assert read(bcpu / "cpu.shares") == "102" and read(bcpu / "cpu.cfs_quota_us") == "-1"
+    assert read(bcpu.parent / "cpu.shares") == "102"  # the burstable level: the sum of its pods' requests
     assert int(read(pod_cgroup(cluster, "memory", burst, "burstable") / "memory.limit_in_bytes")) > 1 << 40
 
     e = f"best-{uuid.uuid4().hex[:6]}"
     best = run(cluster, e, None)
     assert best["status"]["qosClass"] == "BestEffort"
     assert read(pod_cgroup(cluster, "cpu", best, "besteffort") / "cpu.shares") == "2"
+    assert read(pod_cgroup(cluster, "cpu", best, "besteffort").parent / "cpu.shares") == "2"
     assert sh(cluster, e, "cat /sys/fs/cgroup/cpu/cpu.shares").stdout.strip() == "2"
 
     for name in (g, b, e):

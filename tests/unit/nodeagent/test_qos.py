@@ -7,7 +7,7 @@ import pytest
 
 from skiff.nodeagent.kubelet.qos import QOSClass, pod_cgroup_parent, pod_resources, qos_class
 from skiff.nodeagent.runtime.cri import api_pb2 as pb
-from skiff.nodeagent.runtime.cri.runtime import pod_cgroup_path, pod_cgroup_resources
+from skiff.nodeagent.runtime.cri.runtime import pod_cgroup_path, pod_cgroup_resources, qos_level_shares
 
 
 def pod(*containers: dict[str, Any], init: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -62,3 +62,10 @@ def test_engine_places_pod_cgroups_under_its_own() -> None:
     assert pod_cgroup_path("skiff", "") == ""
     res = pod_cgroup_resources(pb.LinuxContainerResources(memory_limit_in_bytes=5, cpu_shares=2))
     assert res == {"devices": [{"allow": True, "access": "rwm"}], "memory": {"limit": 5}, "cpu": {"shares": 2}}
+
+
+def test_qos_level_shares_follow_their_pods() -> None:
+    pods = [("skiff/kubepods/burstable/poda", 102), ("skiff/kubepods/burstable/podb", 512),
+            ("skiff/kubepods/besteffort/podc", 2), ("skiff/kubepods/podd", 1024), ("", 0)]
+    assert qos_level_shares(pods) == {"skiff/kubepods/burstable": 614, "skiff/kubepods/besteffort": 2}
+    assert qos_level_shares([("k/burstable/pode", 0)]) == {"k/burstable": 2}
