@@ -92,6 +92,9 @@ def projected_files(volume: Obj, pod: Obj, objects: Mapping[tuple[str, str], Map
     what = f"volume {volume.get('name')!r}"
     out: Payload = {}
     for i, src in enumerate(src_vol.get("sources") or []):
+        unknown = sorted(set(src) - {"configMap", "secret", "downwardAPI", "serviceAccountToken"})
+        if unknown:
+            raise ProjectionError(f"{what}: sources[{i}].{unknown[0]} is not supported yet")
         for kind, key, label in (("configMap", "configMap", "configmap"), ("secret", "secret", "secret")):
             if key not in src:
                 continue

@@ -54,6 +54,12 @@ def test_projected_files_merge_sources() -> None:
         "cfg/a": (b"1", 0o640), "s": (b"3", 0o640), "name": (b"web", 0o640), "token": (b"tok", 0o640)}
 
 
+def test_projected_unknown_source_is_named() -> None:
+    vol = {"name": "v", "projected": {"sources": [{"clusterTrustBundle": {"name": "b", "path": "ca"}}]}}
+    with pytest.raises(ProjectionError, match=r"volume 'v': sources\[0\].clusterTrustBundle is not supported yet"):
+        projected_files(vol, POD, {}, {})
+
+
 def test_projected_missing_source() -> None:
     with pytest.raises(ProjectionError, match='configmap "cm" not found'):
         projected_files(VOLUME, POD, {("configMap", "cm"): None}, {})
