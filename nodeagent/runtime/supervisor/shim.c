@@ -445,7 +445,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < MAXCLIENTS; i++) {
             short rev = fds[5 + i].revents;
             if (clients[i] < 0 || !rev) continue;
-            ssize_t got = client_in[i] && (rev & POLLIN) ? read(clients[i], buf, sizeof buf) : 0;
+            /* MSG_DONTWAIT: a "close-stdin" in this round may have drained what poll saw */
+            ssize_t got = client_in[i] && (rev & POLLIN) ? recv(clients[i], buf, sizeof buf, MSG_DONTWAIT) : 0;
+            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
             if (got > 0) {
                 if (m_in >= 0) write_all(m_in, buf, (size_t)got);
             } else if (rev & (POLLHUP | POLLERR) || got < 0) {
