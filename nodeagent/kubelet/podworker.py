@@ -113,8 +113,13 @@ class PodWorkers:
         """Carry out one action; True when the pod object is gone."""
         log.debug("pod %s/%s: %s", pod["metadata"].get("namespace"), pod["metadata"]["name"], a)
         if a.kind is Kind.CREATE_SANDBOX:
-            await self.cri.run_sandbox(specs.sandbox_config(pod, attempt=a.attempt, logs_root=self.logs_root,
-                                                               dns=self.dns, cgroup_root=self.cgroup_root))
+            try:
+                await self.cri.run_sandbox(specs.sandbox_config(pod, attempt=a.attempt, logs_root=self.logs_root,
+                                                                   dns=self.dns, cgroup_root=self.cgroup_root))
+            except Exception as exc:  # noqa: BLE001 - the runtime's answer is the event's text
+                self.recorder.event(pod, WARNING, "FailedCreatePodSandBox",
+                                    f"Failed to create pod sandbox: {rpc_message(exc)}")
+                raise StepFailed(f"sandbox: {rpc_message(exc)}") from None
         elif a.kind is Kind.START_CONTAINER:
             await self._start(pod, obs, a)
         elif a.kind is Kind.STOP_CONTAINER:

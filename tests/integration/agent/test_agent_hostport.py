@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.agent.test_agent_pods import NODE_ADDR, Cluster, cluster, pod_manifest, ready_node  # noqa: F401
-from tests.integration.agent.test_agent_volumes import delete_pod, phase
+from tests.integration.agent.test_agent_volumes import delete_pod, kubelet_events, phase
 from tests.support.engine import stop_process
 
 pytestmark = pytest.mark.integration
@@ -94,6 +94,16 @@ def test_host_port_reaches_the_pod_from_outside_the_node_and_from_pods(cluster: 
     hairpin = cluster.kubectl("exec", name, "--", "timeout", "10", "wget", "-qO-", f"http://{NODE_ADDR}:{HOST_PORT}/",
                               check=False)
     assert hairpin.stdout == page, hairpin.stderr
+    # a second pod wanting the same port on this node gets no sandbox, and says why
+    clash = f"hpclash-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("apply", "-f", "-", input=pod_manifest(clash, cluster.image, nodeName="node-a", containers=[
+        {"name": "web", "image": cluster.image, "ports": [{"containerPort": 80, "hostPort": HOST_PORT}],
+         "command": ["sleep", "3600"]}]))
+    want = f"host port {HOST_PORT}/TCP is already used by pod default/{name}"
+    cluster.wait(lambda: any(r == "FailedCreatePodSandBox" and m.startswith("Failed to create pod sandbox: ")
+                             and want in m for r, m in kubelet_events(cluster, clash)), "the clash reported")
+    assert phase(cluster, clash) == "Pending"
+    delete_pod(cluster, clash)
     rules = node_iptables(cluster)
     assert f"--dport {HOST_PORT}" in rules and "SKIFFNODE-HOSTPORTS" in rules
     # the rules are in the node's namespace, not the machine's (read only)
