@@ -180,10 +180,17 @@ class BridgeNetwork:
             raise NetworkError(f"iptables-restore: {r.stderr.strip()}", 500)
 
     async def setup(self, rec: dict[str, Any], pid: int) -> None:
-        if not self.uses_bridge(rec["HostConfig"]):
-            return
         from skiff.nodeagent.runtime.containers.manager import ContainerError
 
+        mode = rec["HostConfig"].get("NetworkMode") or ""
+        if mode in (*BRIDGE_MODES, "none"):
+            # a network namespace of its own: Docker brings its loopback up, even with --network none
+            try:
+                await asyncio.to_thread(_run, "nsenter", "-t", str(pid), "-n", "ip", "link", "set", "lo", "up")
+            except NetworkError as exc:
+                raise ContainerError(exc.message, exc.status) from None
+        if not self.uses_bridge(rec["HostConfig"]):
+            return
         async with self._lock:
             try:
                 await asyncio.to_thread(self._setup, rec, pid)

@@ -156,6 +156,12 @@ def test_network_none_has_only_loopback(engine: ContainerEngine) -> None:
     out = engine.docker("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link").stdout
     names = [ln.split(":")[1].strip() for ln in out.splitlines()]
     assert names == ["lo"]
+    # as Docker does, the loopback is up: the container reaches its own 127.0.0.1
+    script = ("nc -l -p 7000 > /tmp/got & for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.2; "
+              "echo over-lo | nc -w 1 127.0.0.1 7000 && break; done; wait; cat /tmp/got")
+    for net in ("none", "bridge"):
+        got = engine.docker("run", "--rm", "--network", net, "busybox", "sh", "-c", script).stdout
+        assert got.strip() == "over-lo", (net, got)
 
 
 def test_interactive_tty(engine: ContainerEngine) -> None:
