@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the images Skiff's demo and tests use, from Debian packages, and push them.
 
-    python3 deploy/images/build_images.py --registry 127.0.0.1:5000 [--out DIR]
+    python3 deploy/images/build_images.py [--registry 127.0.0.1:5000] [--out DIR]
         [--tls-verify] [--creds USER:PASS] [--only busybox,...] [--repo-prefix library/]
         [--tags latest,1.36]
 
@@ -185,7 +185,7 @@ def skopeo_push(archive: Path, dest: str, *, tls_verify: bool, creds: str | None
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--registry", required=True, help="HOST:PORT to push to")
+    ap.add_argument("--registry", help="HOST:PORT to push to (without it, only --out's archives are written)")
     ap.add_argument("--out", help="keep the archives in this directory")
     ap.add_argument("--tls-verify", action="store_true")
     ap.add_argument("--creds", help="USER:PASS for the registry")
@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="push as REGISTRY/PREFIXNAME (the lab uses library/, where a Docker Hub mirror looks)")
     ap.add_argument("--tags", default="latest", help="comma-separated tags to push (default %(default)s)")
     args = ap.parse_args(argv)
+    if not args.registry and not args.out:
+        ap.error("give --registry to push to, or --out for the archives (or both)")
     tags = [t for t in args.tags.split(",") if t]
     wanted = args.only.split(",")
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="skiff-images-"))
@@ -205,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         layers, config = images[name]
         archive = out / f"{name}.tar"
         write_docker_archive(archive, layers, config, [f"{name}:latest"])
-        for tag in tags:
+        if not args.registry:
+            print(f"wrote {archive} ({len(layers)} layers)")
+        for tag in tags if args.registry else []:
             dest = f"{args.registry}/{args.repo_prefix}{name}:{tag}"
             skopeo_push(archive, dest, tls_verify=args.tls_verify, creds=args.creds)
             print(f"pushed {dest} ({len(layers)} layers)")
