@@ -200,7 +200,8 @@ class ContainerManager:
         host["RestartPolicy"].setdefault("MaximumRetryCount", 0)
         if not host["RestartPolicy"].get("Name"):
             host["RestartPolicy"]["Name"] = "no"
-        host.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+        log_config = host.get("LogConfig") or {}  # the CLI sends {"Type": ""} without --log-driver
+        host["LogConfig"] = {"Type": log_config.get("Type") or "json-file", "Config": log_config.get("Config") or {}}
         host.setdefault("IpcMode", "private")
         host.setdefault("ShmSize", 67108864)
         host.setdefault("Runtime", "runc")
