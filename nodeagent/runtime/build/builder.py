@@ -44,7 +44,7 @@ Emit = Callable[[dict[str, Any]], Awaitable[None]]
 BUILTIN_ARGS = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
                 "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
 # Files the runtime bind-mounts over; a RUN step's layer must not keep their empty targets.
-_MOUNT_TARGETS = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
+_MOUNT_TARGETS = layermod.MOUNT_TARGETS
 
 
 class BuildError(Exception):

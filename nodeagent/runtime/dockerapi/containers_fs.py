@@ -230,7 +230,10 @@ async def commit(request: web.Request) -> web.Response:
         rfs = m.rootfs(rec)
         tmp = engine.images.temp_path("commit-")
         with open(tmp, "wb") as f:
-            await asyncio.to_thread(layermod.write_layer_tar, rfs.upper, f)
+            # the empty files made as targets of /etc/hosts, hostname, resolv.conf bind mounts
+            # are not the container's changes (dockerd keeps them in an -init layer)
+            await asyncio.to_thread(layermod.write_layer_tar, rfs.upper, f,
+                                    skip=layermod.mount_placeholders(rfs.upper, rfs.lower_file))
         layer = await engine.images.add_layer(tmp, consume=True)
     finally:
         if pause:

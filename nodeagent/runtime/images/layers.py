@@ -304,14 +304,15 @@ def unpack_layer(fileobj: BinaryIO, dest: Path) -> tuple[str, int, int]:
     return "sha256:" + plain.sha.hexdigest(), unpacker.size, plain.count
 
 
-def write_layer_tar(src: Path, out: BinaryIO) -> None:
-    """Tar ``src`` (e.g. an overlayfs upper dir) as a Docker layer, whiteouts as ``.wh.``."""
+def write_layer_tar(src: Path, out: BinaryIO, *, skip: frozenset[str] = frozenset()) -> None:
+    """Tar ``src`` (e.g. an overlayfs upper dir) as a Docker layer, whiteouts as ``.wh.``.
+    ``skip``: relative paths of files left out (a container's bind-mount placeholders)."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for dirpath, dirnames, filenames in os.walk(src):
             dirnames.sort()
             rel_dir = os.path.relpath(dirpath, src)
             rel_dir = "" if rel_dir == "." else rel_dir
-            if rel_dir:
+            if rel_dir and rel_dir not in skip:
                 tar.add(dirpath, arcname=rel_dir, recursive=False)
             try:
                 if os.getxattr(dirpath, OPAQUE_XATTR) == b"y":
@@ -322,8 +323,47 @@ def write_layer_tar(src: Path, out: BinaryIO) -> None:
             for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
                 full = os.path.join(dirpath, name)
                 arc = os.path.join(rel_dir, name)
+                if arc in skip:
+                    continue
                 st = os.lstat(full)
                 if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                     tar.addfile(tarfile.TarInfo(os.path.join(rel_dir, WHITEOUT_PREFIX + name)))
                     continue
                 tar.add(full, arcname=arc, recursive=False)
+
+
+MOUNT_TARGETS = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
+
+
+def mount_placeholders(upper: Path, lower_file: Path) -> frozenset[str]:
+    """The bind-mount targets in a container's upper dir that are only empty placeholders:
+    empty regular files the image's layers (listed in ``lower_file``) do not have."""
+    try:
+        lowers = lower_file.read_text().split(":")
+    except OSError:
+        lowers = []
+    out = set()
+    for rel in MOUNT_TARGETS:
+        try:
+            st = os.lstat(upper / rel)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_size == 0 and \
+                not any(os.path.lexists(os.path.join(lo, rel)) for lo in lowers):
+            out.add(rel)
+    # /etc copied up only to hold them: same as the image's, not opaque, nothing else in it
+    etc = upper / "etc"
+    low = next((os.path.join(lo, "etc") for lo in lowers if os.path.isdir(os.path.join(lo, "etc"))), None)
+    try:
+        if out and low is not None and etc.is_dir() and not etc.is_symlink() \
+                and {f"etc/{n}" for n in os.listdir(etc)} <= out:
+            a, b = os.lstat(etc), os.lstat(low)
+            try:
+                opaque = os.getxattr(etc, OPAQUE_XATTR) == b"y"
+            except OSError:
+                opaque = False
+            if (a.st_mode, a.st_uid, a.st_gid) == (b.st_mode, b.st_uid, b.st_gid) and not opaque:
+                out.add("etc")
+    except OSError:
+        pass
+    return frozenset(out)

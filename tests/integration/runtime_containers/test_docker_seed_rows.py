@@ -64,8 +64,27 @@ def test_a4_a5_a6_interactive_shell_network_and_name(engine: ContainerEngine) ->
     out = engine.docker("commit", name, repo).stdout.strip()
     assert out.startswith("sha256:")
     assert repo in engine.docker("images").stdout
+    # the new layer holds the container's changes only (the shell's history), not the empty
+    # targets of the /etc/hosts, hostname and resolv.conf bind mounts
+    assert top_layer_names(engine, repo) <= {"root", "root/.ash_history"}, top_layer_names(engine, repo)
     engine.docker("rm", name)
     engine.docker("rmi", repo)
+
+
+def top_layer_names(engine: ContainerEngine, image: str) -> set[str]:
+    import io
+    import subprocess
+    import tarfile
+
+    assert engine.daemon is not None
+    saved = subprocess.run(["docker", "save", image], capture_output=True, env=engine.daemon.env(), check=True,
+                           timeout=120).stdout
+    with tarfile.open(fileobj=io.BytesIO(saved)) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))  # type: ignore[arg-type]
+        top = outer.extractfile(manifest[0]["Layers"][-1])
+        assert top is not None
+        with tarfile.open(fileobj=io.BytesIO(top.read())) as layer:
+            return {m.name.rstrip("/") for m in layer.getmembers()}
 
 
 def test_a9_export_import_history_and_run(engine: ContainerEngine, tmp_path: Path) -> None:
