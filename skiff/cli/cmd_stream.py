@@ -2,12 +2,11 @@
 
 Both go through the API server, which relays them to the node agent. ``attach`` speaks
 ``v5``/``v4.channel.k8s.io`` like ``exec`` (stdin, stdout/stderr, the end as a Status on
-the error channel). ``port-forward`` listens locally as kubectl does and opens one
-``pods/NAME/portforward?ports=REMOTE`` WebSocket per accepted connection in the
-``v4.channel.k8s.io`` protocol (data on channel 0, errors on 1, each channel's first
-message the port): kubectl multiplexes its connections over one SPDY session instead,
-the pod sees the same TCP connections either way. ``TYPE/NAME`` resolves to the pod
-kubectl picks, and a Service's port is translated to its target port on that pod.
+the error channel). ``port-forward`` listens locally as kubectl does and carries every
+accepted connection over one ``pods/NAME/portforward`` session, SPDY/3.1 tunnelled in a
+WebSocket as kubectl ≥ 1.31 does (:mod:`.spdy_tunnel`), so half-closes reach the pod.
+``TYPE/NAME`` resolves to the pod kubectl picks, and a Service's port is translated to its
+target port on that pod.
 """
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ import aiohttp
 
 from skiff.client import requests as rq
 
+from . import spdy_tunnel
 from .cmd_pods import (
     _is_terminal,
     _pump,
@@ -34,7 +34,6 @@ from .cmd_pods import (
 from .common import Cli, CommandError, parse_duration
 
 Obj = dict[str, Any]
-PORTFORWARD_PROTOCOLS = ("v4.channel.k8s.io",)
 ATTACH_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 
 
@@ -165,18 +164,20 @@ async def port_forward(cli: Cli, args: argparse.Namespace) -> int:
     phase = (pod.get("status") or {}).get("phase")
     if phase != "Running":
         raise CommandError(f"unable to forward port because pod is not running. Current status={phase}")
+    remotes = [remote_port(spec, pod, service) for spec in specs]  # all checked before listening
     meta = pod["metadata"]
     path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/portforward"
+    ws = await cli.api.websocket(rq.Request("GET", path), protocols=(spdy_tunnel.PROTOCOL,))
+    tunnel = spdy_tunnel.Tunnel(ws)
     servers: list[asyncio.AbstractServer] = []
     try:
-        remotes = [remote_port(spec, pod, service) for spec in specs]  # all checked before listening
         for spec, remote in zip(specs, remotes):
             cell = [spec.local]  # the local port, once the first listener has picked it
             errors = []
             for addr in addresses:
                 try:
                     server = await asyncio.start_server(
-                        lambda r, w, c=cell, rp=remote: _forward(cli, path, c[0], rp, r, w),
+                        lambda r, w, c=cell, rp=remote: _forward(cli, tunnel, c[0], rp, r, w),
                         addr, cell[0], reuse_address=True)
                 except OSError as exc:
                     errors.append(f"unable to create listener: Error listen tcp{'6' if ':' in addr else '4'} "
@@ -190,77 +191,47 @@ async def port_forward(cli: Cli, args: argparse.Namespace) -> int:
                 raise CommandError(f"Unable to listen on port {spec.local}: Listeners failed to create with the "
                                    f"following errors: [{' '.join(errors)}]\nunable to listen on any of the "
                                    f"requested ports: [{spec.local}:{spec.remote}]")
-        await _until_signalled()
+        if await _until_signalled(tunnel.lost):
+            raise CommandError("lost connection to pod")
     finally:
         for server in servers:
             server.close()
+        await tunnel.close()
     return 0
 
 
-async def _until_signalled() -> None:
+async def _until_signalled(lost: asyncio.Event) -> bool:
+    """Wait for SIGINT/SIGTERM (False) or the end of the session (True)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
     try:
-        await stop.wait()
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        return not stop.is_set()
     finally:
+        for w in waits:
+            w.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
 
 
-async def _forward(cli: Cli, path: str, local: int, remote: int, reader: asyncio.StreamReader,
+async def _forward(cli: Cli, tunnel: spdy_tunnel.Tunnel, local: int, remote: int, reader: asyncio.StreamReader,
                    writer: asyncio.StreamWriter) -> None:
-    """One accepted connection: its own WebSocket to the pod's port, bytes both ways."""
+    """One accepted connection: a stream pair of the session. A refused port is reported and
+    the listener stays (kubectl gives up the whole session instead)."""
     cli.out.write(f"Handling connection for {local}\n")
     cli.out.flush()
     try:
-        ws = await cli.api.websocket(rq.Request("GET", path, (("ports", str(remote)),)),
-                                     protocols=PORTFORWARD_PROTOCOLS)
-    except Exception as exc:  # noqa: BLE001 - reported, the listener stays
-        cli.err.write(f"error: error upgrading connection: {exc}\n")
-        writer.close()
-        return
-    seen: set[int] = set()  # channels whose port prefix has arrived
-
-    async def pod_to_local() -> None:
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.BINARY or not msg.data:
-                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
-                    return
-                continue
-            channel, payload = msg.data[0], msg.data[1:]
-            if channel not in seen:
-                seen.add(channel)
-                payload = payload[2:]
-            if not payload:
-                continue
-            if channel == 0:
-                writer.write(payload)
-                await writer.drain()
-            elif channel == 1:
-                cli.err.write(f"error: an error occurred forwarding {local} -> {remote}: "
-                              f"{payload.decode(errors='replace')}\n")
-                cli.err.flush()
-                return
-
-    async def local_to_pod() -> None:
-        while data := await reader.read(32 * 1024):
-            await ws.send_bytes(b"\x00" + data)
-
-    tasks = [asyncio.ensure_future(pod_to_local()), asyncio.ensure_future(local_to_pod())]
-    try:
-        # the pod's side ends the connection (the protocol has no half-close from here)
-        await tasks[0]
+        error = await tunnel.forward(remote, reader, writer)
     except (ConnectionError, aiohttp.ClientError):
-        pass
-    finally:
-        tasks[1].cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        writer.close()
-        await ws.close()
+        return
+    if error:
+        cli.err.write(f"error: an error occurred forwarding {local} -> {remote}: {error}\n")
+        cli.err.flush()
 
 
 # -- attach --------------------------------------------------------------------------------------

@@ -188,6 +188,40 @@ def test_skiffctl_port_forward_to_a_service_and_a_pod(lab: Lab) -> None:
     assert (bad.returncode, bad.stderr) == (1, "error: Service web does not have a service port 81\n")
 
 
+@pytest.fixture(scope="module")
+def summer(lab: Lab) -> str:
+    """A pod whose port 9000 answers each connection with the md5 of all it received (after the client's EOF)."""
+    manifest = ("apiVersion: v1\nkind: Pod\nmetadata: {name: summer}\nspec:\n  containers:\n  - name: main\n"
+                "    image: busybox:1.36\n    command: [nc, -ll, -p, '9000', -e, md5sum]\n")
+    subprocess.run([KUBECTL, "--kubeconfig", str(lab.kubeconfig), "apply", "-f", "-"], input=manifest, text=True,
+                   check=True, capture_output=True)
+    wait_for(lambda: lab.json("get", "pod", "summer")["status"].get("phase") == "Running", timeout=120,
+             what="summer Running")
+    return "summer"
+
+
+@pytest.mark.parametrize("tool", ["kubectl-1.33", "kubectl-1.30", "skiffctl"])
+def test_an_upload_half_closed_then_the_answer(lab: Lab, summer: str, tool: str) -> None:
+    """The client's EOF reaches the pod (a FIN on the data stream) while the answer still comes back."""
+    import hashlib
+    import socket
+
+    local = free_port()
+    argv = ([KUBECTLS[tool.split("-")[1]]] if tool.startswith("kubectl") else SKIFFCTL) + \
+        ["port-forward", f"pod/{summer}", f"{local}:9000"]
+    blob = os.urandom(3 << 20)
+    with forwarding(argv, env_of(lab)) as f:
+        f.forwarding(1)
+        for _ in range(2):  # twice: the session carries one connection after another
+            with socket.create_connection(("127.0.0.1", local), timeout=60) as s:
+                s.sendall(blob)
+                s.shutdown(socket.SHUT_WR)
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+            assert answer.decode() == f"{hashlib.md5(blob).hexdigest()}  -\n"
+
+
 def _reader_pod(lab: Lab, name: str, *, tty: bool = False) -> None:
     command = '["sh"]' if tty else '["sh", "-c", "tr a-z A-Z; echo stdin-closed >&2"]'
     manifest = (f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Never\n"
