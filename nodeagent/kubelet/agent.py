@@ -19,6 +19,7 @@ from skiff.machinery.events import WARNING, EventRecorder
 from skiff.machinery.hollow.kubelet import LEASE_NAMESPACE, lease_object, merge_conditions
 from skiff.machinery.informer import Informer
 from skiff.machinery.objects import fmt_micro, key_of, meta, node_name, now_utc
+from skiff.machinery.stopping import stopped_within
 from skiff.machinery.workqueue import WorkQueue
 
 from . import node as nodemod
@@ -177,12 +178,7 @@ class Agent:
                 raise
 
     async def _every(self, interval: float, fn: Any, what: str, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), interval)
-                return
-            except asyncio.TimeoutError:
-                pass
+        while not await stopped_within(stop, interval):
             try:
                 await fn()
             except asyncio.CancelledError:

@@ -138,12 +138,9 @@ class EngineKeeper:
         return not serving(self.sock)  # an engine adopted from an earlier agent: no process handle
 
     async def keep(self, stop: asyncio.Event, interval: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), interval)
-                return
-            except asyncio.TimeoutError:
-                pass
+        from skiff.machinery.stopping import stopped_within
+
+        while not await stopped_within(stop, interval):
             if not await asyncio.to_thread(self.dead):
                 continue
             code = self.proc.returncode if self.proc is not None else None
