@@ -131,6 +131,11 @@ class NodeProxy:
         if upgrade.startswith("spdy/3.1") and sub == "portforward":
             return await self._spdy_portforward(request, url, query)
         if upgrade != "websocket":
+            # a client that falls back to SPDY (kubectl) shows this answer: the agent's reason first
+            async with aiohttp.ClientSession() as session:
+                reason = await self._agent_says(session, url, query)
+            if reason:
+                raise status.bad_request(reason)
             raise status.bad_request(
                 f"pods/{sub} needs a WebSocket upgrade (kubectl 1.30 or newer); "
                 f"{'SPDY' if 'spdy' in upgrade else 'a plain request'} is not supported by Skiff")
@@ -141,11 +146,29 @@ class NodeProxy:
                                                     protocols=protocols, headers=self._headers(), ssl=self._ssl,
                                                     max_msg_size=0)
             except aiohttp.ClientError as exc:
-                raise status.StatusError(502, "BadGateway", f"cannot open the stream on the node agent: {exc}") from exc
+                raise await self._refusal(session, url, query, exc) from exc
             ws = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), max_msg_size=0)
             await ws.prepare(request)
             await relay(ws, upstream)
             return ws
+
+    async def _agent_says(self, session: aiohttp.ClientSession, url: str, query: list[tuple[str, str]]) -> str:
+        """What the agent answers a plain GET of the stream's path: it checks the pod, the container
+        and the sandbox before any upgrade, so its 4xx text is why an upgrade was (or would be) refused."""
+        try:
+            async with session.get(url, params=query, headers=self._headers(), ssl=self._ssl) as resp:
+                return (await resp.text()).strip() if 400 <= resp.status < 500 else ""
+        except aiohttp.ClientError:
+            return ""
+
+    async def _refusal(self, session: aiohttp.ClientSession, url: str, query: list[tuple[str, str]],
+                       exc: aiohttp.ClientError) -> status.StatusError:
+        """The agent's own words when it refused the upgrade (aiohttp drops the body of a refusal)."""
+        if isinstance(exc, aiohttp.WSServerHandshakeError) and 400 <= exc.status < 500:
+            text = await self._agent_says(session, url, query)
+            if text:
+                return status.bad_request(text)
+        return status.StatusError(502, "BadGateway", f"cannot open the stream on the node agent: {exc}")
 
     async def _spdy_portforward(self, request: web.Request, url: str, query: list[tuple[str, str]]
                                 ) -> web.StreamResponse:
@@ -157,7 +180,7 @@ class NodeProxy:
                                                     protocols=[SPDY_TUNNEL], headers=self._headers(), ssl=self._ssl,
                                                     max_msg_size=0)
             except aiohttp.ClientError as exc:
-                raise status.StatusError(502, "BadGateway", f"cannot open the stream on the node agent: {exc}") from exc
+                raise await self._refusal(session, url, query, exc) from exc
             incoming: asyncio.Queue[bytes | None] = asyncio.Queue()
             # take the connection's bytes before the 101 goes out: the client starts at once
             request.protocol.set_parser(_RawBytes(incoming))  # type: ignore[arg-type]

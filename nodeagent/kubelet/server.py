@@ -13,6 +13,7 @@
   sandbox, in the subprotocol the client asked for: ``SPDY/3.1+portforward.k8s.io``
   (kubectl ≥ 1.30) or ``v4.channel.k8s.io`` with a ``ports`` query (the Python client).
 
+A stream request without the WebSocket upgrade only runs the checks (204 when they pass).
 Every request must carry the cluster's bearer token (the one the API server presents).
 """
 from __future__ import annotations
@@ -42,6 +43,12 @@ CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 PORTFORWARD_PROTOCOLS = ("SPDY/3.1+portforward.k8s.io", "v4.channel.k8s.io")
 STDOUT, STDERR, ERROR = 1, 2, 3
 FOLLOW_POLL = 0.1
+
+
+def _upgrading(request: web.Request) -> bool:
+    """A stream request without the WebSocket upgrade only runs the checks (204 when they pass):
+    the API server asks so, to tell a client that cannot upgrade what is wrong first."""
+    return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
 def exec_status(exit_code: int, error: str = "") -> bytes:
@@ -199,6 +206,8 @@ class KubeletApi:
         name = request.match_info["container"]
         c = await self._container(pod, name, previous=False)
         command = request.query.getall("command", [])
+        if not _upgrading(request):
+            return web.Response(status=204)
         ws = web.WebSocketResponse(protocols=CHANNEL_PROTOCOLS, max_msg_size=0)
         await ws.prepare(request)
         try:
@@ -235,6 +244,8 @@ class KubeletApi:
         def flag(key: str) -> bool:
             return request.query.get(key) in ("1", "true", "True")
 
+        if not _upgrading(request):
+            return web.Response(status=204)
         ws = web.WebSocketResponse(protocols=CHANNEL_PROTOCOLS, max_msg_size=0)
         await ws.prepare(request)
         try:
@@ -264,6 +275,8 @@ class KubeletApi:
         sandbox = (await self.cri.observe(str(pod["metadata"]["uid"]))).sandbox()
         if sandbox is None:
             raise web.HTTPBadRequest(text=f'pod "{pod["metadata"]["name"]}" has no running sandbox yet')
+        if not _upgrading(request):
+            return web.Response(status=204)
         try:
             resp = await self.cri.runtime.PortForward(pb.PortForwardRequest(pod_sandbox_id=sandbox.id, port=ports),
                                                       timeout=30)

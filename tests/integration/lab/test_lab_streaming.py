@@ -264,3 +264,19 @@ def test_attach_to_a_shell_on_a_terminal(lab: Lab, tool: str) -> None:
     wait_for(lambda: lab.json("get", "pod", name)["status"].get("phase") == "Failed", timeout=60,
              what=f"{name} ended by the shell's exit")
     assert lab.json("get", "pod", name)["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 5
+
+
+def test_a_container_not_started_yet_is_named_by_every_client(lab: Lab) -> None:
+    """The agent's reason reaches kubectl even through its fallback from WebSocket to SPDY."""
+    manifest = ("apiVersion: v1\nkind: Pod\nmetadata: {name: nopull}\nspec:\n  containers:\n  - name: main\n"
+                "    image: nosuch.invalid/nothing:1\n")
+    subprocess.run([KUBECTL, "--kubeconfig", str(lab.kubeconfig), "apply", "-f", "-"], input=manifest, text=True,
+                   check=True, capture_output=True)
+    wait_for(lambda: lab.json("get", "pod", "nopull")["spec"].get("nodeName"), timeout=60, what="nopull bound")
+    wanted = 'container "main" in pod "nopull" is waiting to start'
+    for argv in ([KUBECTL, "attach", "nopull"], [*SKIFFCTL, "attach", "nopull"], [KUBECTL, "exec", "nopull", "--", "true"],
+                 [KUBECTLS["1.30"], "exec", "nopull", "--", "true"]):
+        def refused() -> str:
+            p = subprocess.run(argv, capture_output=True, text=True, env=env_of(lab), timeout=60)
+            return p.stderr if p.returncode == 1 and wanted in p.stderr else ""
+        wait_for(refused, timeout=60, what=f"{argv[0]} {argv[-1]} refused with the agent's reason")
