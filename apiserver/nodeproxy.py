@@ -15,7 +15,6 @@ refused with a clear message.
 """
 from __future__ import annotations
 
-import asyncio
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from skiff.api.resources import by_kind
-from skiff.machinery.websocket import relay
+from skiff.machinery.websocket import accept_upgrade, relay, splice
 
 from . import status
 from .paths import Target
@@ -181,46 +180,11 @@ class NodeProxy:
                                                     max_msg_size=0)
             except aiohttp.ClientError as exc:
                 raise await self._refusal(session, url, query, exc) from exc
-            incoming: asyncio.Queue[bytes | None] = asyncio.Queue()
-            # take the connection's bytes before the 101 goes out: the client starts at once
-            request.protocol.set_parser(_RawBytes(incoming))  # type: ignore[arg-type]
-            resp = web.StreamResponse(status=101, headers={"Connection": "Upgrade", "Upgrade": "SPDY/3.1",
-                                                          "X-Stream-Protocol-Version": "portforward.k8s.io"})
-            resp._length_check = False  # raw bytes follow, neither chunked nor sized (as WebSocketResponse)
-            resp.force_close()
-            await resp.prepare(request)
-
-            async def client_to_agent() -> None:
-                while (data := await incoming.get()) is not None:
-                    await upstream.send_bytes(data)
-
-            async def agent_to_client() -> None:
-                async for msg in upstream:
-                    if msg.type == aiohttp.WSMsgType.BINARY:
-                        await resp.write(msg.data)
-                    elif msg.type != aiohttp.WSMsgType.TEXT:
-                        break
-
-            tasks = [asyncio.ensure_future(client_to_agent()), asyncio.ensure_future(agent_to_client())]
+            raw = await accept_upgrade(request, {"Upgrade": "SPDY/3.1",
+                                                 "X-Stream-Protocol-Version": "portforward.k8s.io"})
             try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                await splice(upstream, raw.read, raw.write)
             finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
                 await upstream.close()
-            return resp
+            return raw.response
 
-
-class _RawBytes:
-    """A payload parser for an upgraded connection that hands every byte on, unparsed."""
-
-    def __init__(self, queue: "asyncio.Queue[bytes | None]") -> None:
-        self.queue = queue
-
-    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
-        self.queue.put_nowait(bytes(data))
-        return False, b""
-
-    def feed_eof(self) -> None:
-        self.queue.put_nowait(None)

@@ -9,9 +9,10 @@
   is relayed to the URL CRI ``Exec`` returns (the runtime's streaming server).
 * ``/attach/NS/POD/CONTAINER`` (the same channel protocols) is relayed to the URL CRI
   ``Attach`` returns: the container's own stdio.
-* ``/portForward/NS/POD`` is relayed to the URL CRI ``PortForward`` returns for the pod's
-  sandbox, in the subprotocol the client asked for: ``SPDY/3.1+portforward.k8s.io``
-  (kubectl ≥ 1.30) or ``v4.channel.k8s.io`` with a ``ports`` query (the Python client).
+* ``/portForward/NS/POD`` goes to the URL CRI ``PortForward`` returns for the pod's sandbox:
+  a ``SPDY/3.1+portforward.k8s.io`` tunnel (kubectl's SPDY session) becomes a SPDY upgrade
+  of that URL, as a kubelet hands it to any runtime; ``v4.channel.k8s.io`` with a ``ports``
+  query (the Python client) is relayed as a WebSocket.
 
 A stream request without the WebSocket upgrade only runs the checks (204 when they pass).
 Every request must carry the cluster's bearer token (the one the API server presents).
@@ -30,7 +31,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from skiff.machinery.websocket import relay
+from skiff.machinery.websocket import UpgradeRefused, open_upgrade, relay, splice
 from skiff.nodeagent.runtime.cri import api_pb2 as pb
 
 from . import logs as logmod
@@ -40,7 +41,8 @@ from .specs import log_directory
 
 log = logging.getLogger(__name__)
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
-PORTFORWARD_PROTOCOLS = ("SPDY/3.1+portforward.k8s.io", "v4.channel.k8s.io")
+SPDY_TUNNEL = "SPDY/3.1+portforward.k8s.io"
+PORTFORWARD_PROTOCOLS = (SPDY_TUNNEL, "v4.channel.k8s.io")
 STDOUT, STDERR, ERROR = 1, 2, 3
 FOLLOW_POLL = 0.1
 
@@ -263,6 +265,26 @@ class KubeletApi:
         return ws
 
     # -- port-forward ------------------------------------------------------------------------
+    @staticmethod
+    async def _spdy_upgrade(ws: web.WebSocketResponse, url: str) -> None:
+        """The client's SPDY tunnel onto a SPDY upgrade of the runtime's URL: what a kubelet hands a
+        runtime (containerd's streaming server knows no tunnel), bytes copied both ways."""
+        try:
+            reader, writer = await open_upgrade(url, {"Upgrade": "SPDY/3.1",
+                                                      "X-Stream-Protocol-Version": "portforward.k8s.io"})
+        except (OSError, UpgradeRefused) as exc:
+            log.warning("port-forward: the runtime refused the SPDY upgrade: %s", exc)
+            return
+
+        async def write(data: bytes) -> None:
+            writer.write(data)
+            await writer.drain()
+
+        try:
+            await splice(ws, lambda: reader.read(65536), write)
+        finally:
+            writer.close()
+
     async def port_forward(self, request: web.Request) -> web.StreamResponse:
         pod = self._pod(request)
         ports: list[int] = []
@@ -285,7 +307,10 @@ class KubeletApi:
         ws = web.WebSocketResponse(protocols=PORTFORWARD_PROTOCOLS, max_msg_size=0)
         await ws.prepare(request)
         try:
-            await self._relay(ws, resp.url, params=[("ports", str(p)) for p in ports], default=())
+            if ws.ws_protocol == SPDY_TUNNEL:
+                await self._spdy_upgrade(ws, resp.url)
+            else:
+                await self._relay(ws, resp.url, params=[("ports", str(p)) for p in ports], default=())
         except (ConnectionResetError, aiohttp.ClientError):
             pass
         await ws.close()

@@ -1,9 +1,9 @@
 """Port-forward sessions of the CRI streaming server: bytes between a client and a pod's port.
 
-Two wire protocols reach the URL CRI ``PortForward`` returns, both as WebSockets:
+Two wire protocols reach the URL CRI ``PortForward`` returns:
 
-* ``SPDY/3.1+portforward.k8s.io`` (kubectl ≥ 1.30): a SPDY/3.1 session inside the binary
-  messages. Per forwarded connection the client opens an *error* and a *data* stream with
+* SPDY/3.1 (kubectl), as an HTTP upgrade (what the agent sends, as a kubelet does) or
+  inside the binary messages of a ``SPDY/3.1+portforward.k8s.io`` WebSocket. Per forwarded connection the client opens an *error* and a *data* stream with
   the headers ``streamtype``, ``port`` and ``requestid``; every stream gets a SYN_REPLY, and
   once both streams of a request are there the server dials the port and copies bytes
   between the TCP connection and the data stream. A dial failure is written on the error
@@ -265,6 +265,17 @@ async def serve_spdy(ws: Any, dial: Dial, *, pod: str) -> None:
                 if not await session.feed(msg.data):
                     break
             elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+    finally:
+        await session.close()
+
+
+async def serve_spdy_bytes(read: Callable[[], Awaitable[bytes]], send: Send, dial: Dial, *, pod: str) -> None:
+    """The same session on an upgraded connection's bytes (``read()`` -> b'' at the end)."""
+    session = SpdyPortForward(send, dial, pod=pod)
+    try:
+        while data := await read():
+            if not await session.feed(data):
                 break
     finally:
         await session.close()

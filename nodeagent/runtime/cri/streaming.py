@@ -10,8 +10,9 @@ the agent relays the client's WebSocket to it.
   pipes; blocking reads and writes run in threads, never on asyncio subprocess pipes
   (uvloop closes those under short-lived children). Attach joins the container's shim
   (its attach socket and its control fifo) through :class:`Attacher`.
-* port-forward is :mod:`.portforward` (SPDY over WebSocket for kubectl, v4 channels for
-  the Python client), dialling inside the sandbox's network namespace.
+* port-forward is :mod:`.portforward`: SPDY/3.1 as an HTTP upgrade (what a kubelet sends a
+  runtime) or tunnelled in a WebSocket, and v4 channels for the Python client, dialling
+  inside the sandbox's network namespace.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from typing import Any, Protocol, Union
 
 from aiohttp import WSMsgType, web
 
+from skiff.machinery.websocket import accept_upgrade
 from skiff.nodeagent.runtime.cri import portforward
 
 log = logging.getLogger(__name__)
@@ -118,7 +120,7 @@ class StreamingServer:
         app = web.Application()
         app.router.add_get("/exec/{token}", self._exec)
         app.router.add_get("/attach/{token}", self._attach)
-        app.router.add_get("/portforward/{token}", self._portforward)
+        app.router.add_route("*", "/portforward/{token}", self._portforward)  # GET or POST, as the kubelet's
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, 0)
@@ -158,6 +160,15 @@ class StreamingServer:
     # -- port-forward -------------------------------------------------------------------------
     async def _portforward(self, request: web.Request) -> web.StreamResponse:
         session: PortForwardSession = self._take(request, PortForwardSession)
+
+        async def dial(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            return await portforward.dial_in_netns(session.netns, port, what=session.sandbox_id)
+
+        if request.headers.get("Upgrade", "").lower().startswith("spdy/3.1"):
+            raw = await accept_upgrade(request, {"Upgrade": "SPDY/3.1",
+                                                 "X-Stream-Protocol-Version": "portforward.k8s.io"})
+            await portforward.serve_spdy_bytes(raw.read, raw.write, dial, pod=session.sandbox_id)
+            return raw.response
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         ports = session.ports
         if portforward.SPDY_PROTOCOL not in offered:
@@ -170,10 +181,6 @@ class StreamingServer:
         ws = web.WebSocketResponse(protocols=(portforward.SPDY_PROTOCOL, *portforward.CHANNEL_PROTOCOLS),
                                    max_msg_size=0)
         await ws.prepare(request)
-
-        async def dial(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-            return await portforward.dial_in_netns(session.netns, port, what=session.sandbox_id)
-
         try:
             if ws.ws_protocol == portforward.SPDY_PROTOCOL:
                 await portforward.serve_spdy(ws, dial, pod=session.sandbox_id)

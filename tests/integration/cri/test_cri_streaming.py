@@ -66,6 +66,30 @@ async def spdy_forward(url: str, port: int) -> tuple[bytes, bytes]:
     return data, error
 
 
+async def spdy_upgraded_forward(url: str, port: int) -> tuple[bytes, bytes]:
+    """What the agent (as a kubelet) sends a runtime: the same session over a plain SPDY upgrade."""
+    from skiff.machinery.websocket import open_upgrade
+
+    reader, writer = await open_upgrade(url, {"Upgrade": "SPDY/3.1", "X-Stream-Protocol-Version": "portforward.k8s.io"})
+    enc, parser = spdy.FrameEncoder(), spdy.FrameParser()
+    h = {"port": [str(port)], "requestid": ["7"]}
+    writer.write(enc.encode(spdy.SynStream(1, {"streamtype": ["error"], **h})) + enc.encode(spdy.DataFrame(1, fin=True))
+                 + enc.encode(spdy.SynStream(3, {"streamtype": ["data"], **h})) + enc.encode(spdy.DataFrame(3, REQUEST))
+                 + enc.encode(spdy.DataFrame(3, fin=True)))
+    data, error, fins = b"", b"", set()
+    while fins != {1, 3} and (chunk := await reader.read(65536)):
+        for f in parser.feed(chunk):
+            if isinstance(f, spdy.DataFrame):
+                if f.stream_id == 3:
+                    data += f.data
+                else:
+                    error += f.data
+                if f.fin:
+                    fins.add(f.stream_id)
+    writer.close()
+    return data, error
+
+
 async def channel_forward(url: str, ports: list[int]) -> dict[int, bytes]:
     """The Python client's way: v4 channels, each channel's first message the port."""
     got: dict[int, bytes] = {}
@@ -95,6 +119,8 @@ def test_port_forward_reaches_the_pods_loopback(network: Cri, tmp_path: Path) ->
 
         data, error = in_netns(cri, lambda: spdy_forward(url(), 8080))
         assert data.startswith(b"HTTP/1.") and data.endswith(b"hello-from-loopback\n") and error == b""
+        data, error = in_netns(cri, lambda: spdy_upgraded_forward(url(), 8080))
+        assert data.endswith(b"hello-from-loopback\n") and error == b""
         data, error = in_netns(cri, lambda: spdy_forward(url(), 8081))
         assert data == b"" and error.decode().startswith(f"error forwarding port 8081 to pod {sid}, uid : ")
         assert "IPv4: dial tcp4 127.0.0.1:8081: connect: connection refused" in error.decode()

@@ -65,6 +65,35 @@ def test_demo_runs_on_containerd_and_reaches_across_runtimes(mixed_lab: Lab) -> 
     assert "node2" in logs, logs
 
 
+def test_port_forward_to_a_containerd_pod(mixed_lab: Lab) -> None:
+    """kubectl's SPDY session reaches containerd's streaming server as the SPDY upgrade a kubelet
+    sends (the agent unwraps the WebSocket tunnel); the Python client's v4 channels as they are."""
+    from tests.integration.lab.test_lab_streaming import env_of, forwarding, get
+
+    pod = wait_for(lambda: [p["metadata"]["name"] for p in mixed_lab.json("get", "pods", "-l", "app=web")["items"]
+                            if p["spec"].get("nodeName") == "node2" and p["status"].get("phase") == "Running"],
+                   timeout=180, what="a web pod Running on node2")[0]
+    local = free_port()
+    with forwarding([KUBECTL, "port-forward", f"pod/{pod}", f"{local}:80"], env_of(mixed_lab)) as f:
+        f.forwarding(1)
+        assert get(local) == f"hello from {pod} on node2"
+    from kubernetes import client, config
+    from kubernetes.stream import portforward
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(mixed_lab.kubeconfig)))
+    pf = portforward(api.connect_get_namespaced_pod_portforward, pod, "default", ports="80")
+    try:
+        s = pf.socket(80)
+        s.settimeout(30)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        assert data.decode().splitlines()[-1] == f"hello from {pod} on node2"
+    finally:
+        pf.close()
+
+
 def test_down_removes_containerds_cgroups_mounts_and_namespaces(mixed_lab: Lab) -> None:
     t = lab_topology.plan(mixed_lab.name, 2)
     state = lab.load(mixed_lab.data)
