@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
+
 from skiff.api.resources import find
 from skiff.client import ApiError
 from skiff.machinery.events import WARNING, EventRecorder
@@ -23,7 +25,7 @@ from skiff.machinery.stopping import stopped_within
 from skiff.machinery.workqueue import WorkQueue
 
 from . import node as nodemod
-from .cri import CriClient
+from .cri import CriClient, rpc_message
 from .observed import POD_UID
 from .plan import Backoff
 from .plan import grace_seconds
@@ -142,6 +144,10 @@ class Agent:
                                      port=self.options.kubelet_port or nodemod.KUBELET_PORT)
         status["conditions"] = merge_conditions((current.get("status") or {}).get("conditions") or [],
                                                 status["conditions"])
+        try:
+            status["images"] = nodemod.node_images(await self.cri.list_images())
+        except grpc.aio.AioRpcError as exc:  # the status still goes out; the images come with the next
+            log.warning("node %s: images: %s", self.name, rpc_message(exc))
         await self.client.patch(NODES, self.name, {"status": status}, subresource="status")
 
     async def wait_for_pod_cidr(self, stop: asyncio.Event) -> None:

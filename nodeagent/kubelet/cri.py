@@ -84,6 +84,11 @@ class CriClient:
     async def remove_sandbox(self, sid: str) -> None:
         await self.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid), timeout=TIMEOUT)
 
+    async def list_images(self) -> list[tuple[list[str], int]]:
+        """Every image the runtime holds: (its tags and digests, its size in bytes)."""
+        resp = await self.images.ListImages(pb.ListImagesRequest(), timeout=TIMEOUT)
+        return [([*i.repo_tags, *i.repo_digests], int(i.size)) for i in resp.images]
+
     async def image_ref(self, image: str) -> str:
         st = await self.images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=image)), timeout=TIMEOUT)
         return str(st.image.id) if st.HasField("image") else ""

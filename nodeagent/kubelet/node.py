@@ -86,6 +86,16 @@ def capacity(facts: Facts) -> dict[str, str]:
             "ephemeral-storage": f"{facts.disk_bytes // 1024}Ki"}
 
 
+MAX_IMAGES = 50  # the kubelet's --node-status-max-images
+
+
+def node_images(images: list[tuple[list[str], int]], limit: int = MAX_IMAGES) -> list[Obj]:
+    """``status.images`` as the kubelet reports it: the biggest first, at most ``limit``, each
+    with its names (tags and digests) and size. ``images``: (names, size in bytes)."""
+    ranked = sorted((i for i in images if i[0]), key=lambda i: -i[1])[:limit]
+    return [{"names": names, "sizeBytes": size} for names, size in ranked]
+
+
 def node_status(name: str, facts: Facts, *, ip: str, now: datetime, runtime: str, runtime_version: str,
                 network_ready: bool, port: int = KUBELET_PORT) -> Obj:
     stamp = fmt_time(now)

@@ -129,6 +129,12 @@ def test_demo_runs_on_every_node(lab_cluster: Lab) -> None:
                              capture_output=True, text=True, timeout=30)
         assert out.stdout.strip() == f"hello from {p['metadata']['name']} on {node}", out.stderr
     reporters = wait_for(lambda: running("app=node-reporter", 2), timeout=120, what="a node-reporter per node")
+
+    def images_reported() -> bool:  # status.images, as the kubelet reports the runtime's images
+        return all(any("busybox:1.36" in " ".join(i["names"]) and i["sizeBytes"] > 0
+                       for i in n["status"].get("images") or [])
+                   for n in lab_cluster.json("get", "nodes")["items"])
+    wait_for(images_reported, timeout=60, what="busybox:1.36 in every node's status.images")
     assert sorted(p["spec"]["nodeName"] for p in reporters) == ["node1", "node2"]
     wait_for(lambda: (lab_cluster.json("get", "job", "hello")["status"].get("succeeded") or 0) == 1,
              timeout=120, what="the hello Job to succeed")

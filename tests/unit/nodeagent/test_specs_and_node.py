@@ -97,3 +97,10 @@ def test_machine_parsers() -> None:
     assert nodemod._os_image('NAME="x"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n') == \
         "Debian GNU/Linux 12 (bookworm)"
     assert nodemod.node_object("n1", FACTS)["metadata"]["labels"]["kubernetes.io/hostname"] == "n1"
+
+
+def test_node_images_biggest_first_capped_and_named() -> None:
+    images = [(["busybox:1.36", "busybox@sha256:aa"], 2_000_000), ([], 9_000_000), (["web:v1"], 5_000_000)]
+    assert nodemod.node_images(images) == [{"names": ["web:v1"], "sizeBytes": 5_000_000},
+                                           {"names": ["busybox:1.36", "busybox@sha256:aa"], "sizeBytes": 2_000_000}]
+    assert len(nodemod.node_images([([f"i{n}"], n) for n in range(80)])) == nodemod.MAX_IMAGES
