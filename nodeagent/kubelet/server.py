@@ -35,6 +35,7 @@ from skiff.machinery.websocket import UpgradeRefused, open_upgrade, relay, splic
 from skiff.nodeagent.runtime.cri import api_pb2 as pb
 
 from . import logs as logmod
+from . import remotecommand
 from .cri import CriClient, rpc_message
 from .observed import CState
 from .specs import log_directory
@@ -74,6 +75,14 @@ class KubeletApi:
         self.cri = cri
         self.logs_root = logs_root
         self.token = token
+        self._runtime_name = ""
+
+    async def _speaks_websockets(self) -> bool:
+        """Skiff's engine takes the channel protocols as WebSockets; other runtimes (containerd)
+        serve exec/attach as a kubelet expects: SPDY upgrades (:mod:`.remotecommand`)."""
+        if not self._runtime_name:
+            self._runtime_name = (await self.cri.version()).runtime_name or "?"
+        return self._runtime_name == "skiff"
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
@@ -192,7 +201,10 @@ class KubeletApi:
         except Exception as exc:  # noqa: BLE001 - the runtime's message is the answer
             await ws.send_bytes(bytes([ERROR]) + exec_status(0, rpc_message(exc)))
             return
-        await self._relay(ws, resp.url)
+        if await self._speaks_websockets():
+            await self._relay(ws, resp.url)
+        else:
+            await remotecommand.relay_as_spdy(ws, resp.url, stdin=True, stdout=True, stderr=not tty, tty=tty)
 
     @staticmethod
     async def _relay(ws: web.WebSocketResponse, url: str, params: Any = None,
@@ -229,7 +241,7 @@ class KubeletApi:
                     if res.stderr:
                         await ws.send_bytes(bytes([STDERR]) + res.stderr)
                     await ws.send_bytes(bytes([ERROR]) + exec_status(res.exit_code))
-        except (ConnectionResetError, aiohttp.ClientError):
+        except (OSError, UpgradeRefused, aiohttp.ClientError):
             pass
         await ws.close()
         return ws
@@ -258,8 +270,12 @@ class KubeletApi:
             except Exception as exc:  # noqa: BLE001 - the runtime's message is the answer
                 await ws.send_bytes(bytes([ERROR]) + exec_status(0, rpc_message(exc)))
             else:
-                await self._relay(ws, resp.url)
-        except (ConnectionResetError, aiohttp.ClientError):
+                if await self._speaks_websockets():
+                    await self._relay(ws, resp.url)
+                else:
+                    await remotecommand.relay_as_spdy(ws, resp.url, stdin=flag("stdin"), stdout=flag("stdout"),
+                                                      stderr=flag("stderr"), tty=flag("tty"))
+        except (OSError, UpgradeRefused, aiohttp.ClientError):
             pass
         await ws.close()
         return ws
@@ -311,7 +327,7 @@ class KubeletApi:
                 await self._spdy_upgrade(ws, resp.url)
             else:
                 await self._relay(ws, resp.url, params=[("ports", str(p)) for p in ports], default=())
-        except (ConnectionResetError, aiohttp.ClientError):
+        except (OSError, UpgradeRefused, aiohttp.ClientError):
             pass
         await ws.close()
         return ws

@@ -94,6 +94,29 @@ def test_port_forward_to_a_containerd_pod(mixed_lab: Lab) -> None:
         pf.close()
 
 
+def test_exec_and_attach_with_stdin_on_containerd(mixed_lab: Lab) -> None:
+    """kubectl's WebSocket streams reach containerd as the SPDY remote-command sessions a kubelet opens."""
+    from tests.integration.lab.test_lab_streaming import env_of
+
+    pod = wait_for(lambda: [p["metadata"]["name"] for p in mixed_lab.json("get", "pods", "-l", "app=web")["items"]
+                            if p["spec"].get("nodeName") == "node2" and p["status"].get("phase") == "Running"],
+                   timeout=180, what="a web pod Running on node2")[0]
+    env = env_of(mixed_lab)
+    p = subprocess.run([KUBECTL, "exec", "-i", pod, "--", "sh", "-c", "tr a-z A-Z; echo err >&2; exit 4"],
+                       input="piped in\n", capture_output=True, text=True, env=env, timeout=60)
+    assert (p.returncode, p.stdout) == (4, "PIPED IN\n") and "err\n" in p.stderr, p
+    manifest = ("apiVersion: v1\nkind: Pod\nmetadata: {name: ctrd-reader}\nspec:\n  nodeName: node2\n"
+                "  restartPolicy: Never\n  containers:\n  - name: main\n    image: busybox:1.36\n"
+                "    stdin: true\n    stdinOnce: true\n    command: [sh, -c, 'tr a-z A-Z']\n")
+    subprocess.run([KUBECTL, "--kubeconfig", str(mixed_lab.kubeconfig), "apply", "-f", "-"], input=manifest,
+                   text=True, check=True, capture_output=True)
+    wait_for(lambda: mixed_lab.json("get", "pod", "ctrd-reader")["status"].get("phase") == "Running", timeout=120,
+             what="ctrd-reader Running")
+    p = subprocess.run([KUBECTL, "attach", "-i", "ctrd-reader"], input="hello containerd\n", capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert (p.returncode, p.stdout) == (0, "HELLO CONTAINERD\n"), p
+
+
 def test_down_removes_containerds_cgroups_mounts_and_namespaces(mixed_lab: Lab) -> None:
     t = lab_topology.plan(mixed_lab.name, 2)
     state = lab.load(mixed_lab.data)
