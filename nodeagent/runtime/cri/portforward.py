@@ -260,12 +260,13 @@ async def serve_spdy(ws: Any, dial: Dial, *, pod: str) -> None:
 
     session = SpdyPortForward(ws.send_bytes, dial, pod=pod)
     try:
-        async for msg in ws:
-            if msg.type == WSMsgType.BINARY:
-                if not await session.feed(msg.data):
+        with contextlib.suppress(ConnectionError):  # the client went away
+            async for msg in ws:
+                if msg.type == WSMsgType.BINARY:
+                    if not await session.feed(msg.data):
+                        break
+                elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                     break
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
     finally:
         await session.close()
 
@@ -274,9 +275,10 @@ async def serve_spdy_bytes(read: Callable[[], Awaitable[bytes]], send: Send, dia
     """The same session on an upgraded connection's bytes (``read()`` -> b'' at the end)."""
     session = SpdyPortForward(send, dial, pod=pod)
     try:
-        while data := await read():
-            if not await session.feed(data):
-                break
+        with contextlib.suppress(ConnectionError):  # the client went away
+            while data := await read():
+                if not await session.feed(data):
+                    break
     finally:
         await session.close()
 
