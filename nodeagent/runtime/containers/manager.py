@@ -693,6 +693,30 @@ class ContainerManager:
         rec["HasBeenManuallyStopped"] = False
         await self.start(rec["Id"])
 
+    RESOURCE_KEYS = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod",
+                     "CpusetCpus", "CpusetMems", "PidsLimit")
+
+    async def update(self, ref: str, changes: dict[str, Any]) -> None:
+        """``docker update`` and CRI UpdateContainerResources: new limits (and restart policy)
+        kept in the record and, for a running container, written to its cgroup."""
+        rec = self.get(ref)
+        host = dict(rec["HostConfig"])
+        for k in (*self.RESOURCE_KEYS, "RestartPolicy"):
+            if k in changes and changes[k] not in (None, 0, "") or (k == "RestartPolicy" and changes.get(k)):
+                host[k] = changes[k]
+        try:
+            res = dockerspec.resources(host)
+        except dockerspec.ConfigError as exc:
+            raise ContainerError(str(exc), 400) from None
+        if rec["State"]["Running"]:
+            st = rt.read_state(self.runtime_root, rec["Id"])
+            try:
+                await asyncio.to_thread(rt._reopen_cgroup(st).apply, res)
+            except OSError as exc:
+                raise ContainerError(f"Cannot update container {rec['Id']}: {exc}", 400) from None
+        rec["HostConfig"] = host
+        self.save(rec)
+
     async def pause(self, ref: str, paused: bool) -> None:
         rec = self.get(ref)
         self._require_running(rec)

@@ -22,6 +22,7 @@ from typing import Any
 
 import grpc
 
+from skiff.nodeagent.runtime.containers.manager import ContainerError
 from skiff.nodeagent.runtime.cri import api_pb2 as pb
 from skiff.nodeagent.runtime.cri import cni as cnimod
 from skiff.nodeagent.runtime.cri import hostports
@@ -646,6 +647,21 @@ class CriRuntime:
         finally:
             if rec["Config"]["Labels"].get(L_LOG):
                 self._copier(rec).start()
+
+    async def update_container_resources(self, cid: str, res: pb.LinuxContainerResources) -> None:
+        """New limits for a container (the kubelet's in-place resize): written to its cgroup."""
+        rec = self._rec(cid)
+        changes: dict[str, Any] = {"Memory": res.memory_limit_in_bytes, "CpuShares": res.cpu_shares,
+                                   "CpusetCpus": res.cpuset_cpus, "CpusetMems": res.cpuset_mems}
+        if res.cpu_quota > 0:
+            changes.update(CpuQuota=res.cpu_quota, CpuPeriod=res.cpu_period or 100000)
+        if res.memory_limit_in_bytes and rec["HostConfig"].get("MemorySwap"):
+            changes["MemorySwap"] = res.memory_limit_in_bytes  # no swap beyond the new limit
+        try:
+            await self.containers.update(rec["Id"], changes)
+        except ContainerError as exc:
+            raise CriError(grpc.StatusCode.INVALID_ARGUMENT if exc.status == 400 else grpc.StatusCode.INTERNAL,
+                           f"UpdateContainerResources {cid}: {exc.message}") from None
 
     async def stop_container(self, cid: str, timeout: int) -> None:
         rec = self._rec(cid)

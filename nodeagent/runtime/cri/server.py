@@ -107,6 +107,12 @@ class RuntimeServicer(pbg.RuntimeServiceServicer):
         return pb.StopContainerResponse()
 
     @_guard
+    async def UpdateContainerResources(self, request: pb.UpdateContainerResourcesRequest,
+                                       context: Any) -> pb.UpdateContainerResourcesResponse:
+        await self.rt.update_container_resources(request.container_id, request.linux)
+        return pb.UpdateContainerResourcesResponse()
+
+    @_guard
     async def RemoveContainer(self, request: pb.RemoveContainerRequest, context: Any) -> pb.RemoveContainerResponse:
         await self.rt.remove_container(request.container_id)
         return pb.RemoveContainerResponse()

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from skiff.nodeagent.runtime.containers import dockerspec
 from skiff.nodeagent.runtime.containers.manager import ContainerError
 from skiff.nodeagent.runtime.dockerapi.errors import ApiError, BadRequest, NotFound, json_response
 from skiff.nodeagent.runtime.engine import Engine
@@ -260,26 +259,10 @@ async def update(request: web.Request) -> web.Response:
     c = _c()
     rec = c._get(request)
     body = await request.json(loads=orjson.loads)
-    host = dict(rec["HostConfig"])
-    for k in ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod",
-              "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy"):
-        if k in body and body[k] not in (None, 0, "") or (k == "RestartPolicy" and body.get(k)):
-            host[k] = body[k]
     try:
-        res = dockerspec.resources(host)
-    except dockerspec.ConfigError as exc:
-        raise BadRequest(str(exc)) from None
-    m = c._mgr(request)
-    if rec["State"]["Running"]:
-        from skiff.nodeagent.runtime.oci import container as rt
-
-        st = rt.read_state(m.runtime_root, rec["Id"])
-        try:
-            await asyncio.to_thread(rt._reopen_cgroup(st).apply, res)
-        except OSError as exc:
-            raise ApiError(f"Cannot update container {rec['Id']}: {exc}", status=400) from None
-    rec["HostConfig"] = host
-    m.save(rec)
+        await c._mgr(request).update(rec["Id"], body)
+    except ContainerError as exc:
+        raise c._err(exc) from None
     return json_response({"Warnings": []})
 
 

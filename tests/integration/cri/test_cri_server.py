@@ -246,3 +246,29 @@ def test_exec_streams_through_the_url_exec_returns(network: Cri, tmp_path: Path)
     finally:
         cri.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sid), timeout=60)
         cri.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid), timeout=60)
+
+
+def test_update_container_resources_reaches_the_cgroup(network: Cri, tmp_path: Path) -> None:
+    """UpdateContainerResources (the kubelet's in-place resize) rewrites a running container's limits."""
+    cri = network
+    sconf = sandbox_config("resize", tmp_path / "logs")
+    sid = cri.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=sconf), timeout=60).pod_sandbox_id
+    try:
+        conf = container_config("c", cri, "sleep 1000")
+        conf.linux.resources.memory_limit_in_bytes = 64 << 20
+        cid = run_container(cri, sid, sconf, conf)
+        pid = int(json.loads(cri.runtime.ContainerStatus(pb.ContainerStatusRequest(
+            container_id=cid, verbose=True), timeout=10).info["info"])["pid"])
+        limit = Path("/sys/fs/cgroup/memory") / memory_cgroup(pid).lstrip("/") / "memory.limit_in_bytes"
+        assert int(limit.read_text()) == 64 << 20
+        cri.runtime.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+            container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=96 << 20, cpu_shares=256)),
+            timeout=30)
+        assert int(limit.read_text()) == 96 << 20
+        with pytest.raises(grpc.RpcError) as err:
+            cri.runtime.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+                container_id="no-such-container", linux=pb.LinuxContainerResources(cpu_shares=2)), timeout=30)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        cri.runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sid), timeout=60)
+        cri.runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid), timeout=60)
