@@ -657,6 +657,30 @@ def validate_event(obj: Obj) -> Errors:
 # --- other groups -----------------------------------------------------------------------------
 
 
+UNHEALTHY_POD_EVICTION_POLICIES = ["AlwaysAllow", "IfHealthyBudget"]
+
+
+def validate_pdb(obj: Obj) -> Errors:
+    """ValidatePodDisruptionBudgetSpec: one of minAvailable/maxUnavailable, each a count or a
+    percentage up to 100 %, a valid selector, a known unhealthyPodEvictionPolicy."""
+    spec = _spec(obj)
+    errs: Errors = []
+    if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
+        # Kubernetes prints the whole spec struct here; its JSON stands in for Go's %#v
+        errs.append(invalid("spec", dict(spec), "minAvailable and maxUnavailable cannot be both set"))
+    for key in ("minAvailable", "maxUnavailable"):
+        v = spec.get(key)
+        if v is not None:
+            errs += validate_positive_int_or_percent(v, f"spec.{key}")
+            errs += not_more_than_100_percent(v, f"spec.{key}")
+    if spec.get("selector") is not None:
+        errs += validate_label_selector(spec.get("selector"), "spec.selector")
+    policy = spec.get("unhealthyPodEvictionPolicy")
+    if policy is not None:
+        errs += enum(policy, UNHEALTHY_POD_EVICTION_POLICIES, "spec.unhealthyPodEvictionPolicy")
+    return errs
+
+
 def validate_lease(obj: Obj) -> Errors:
     spec = _spec(obj)
     errs = positive(spec.get("leaseDurationSeconds"), "spec.leaseDurationSeconds")
@@ -900,7 +924,7 @@ CREATE: dict[str, Validator] = {
     "Lease": validate_lease, "EndpointSlice": validate_endpointslice, "Ingress": validate_ingress,
     "Role": validate_role, "ClusterRole": validate_clusterrole, "RoleBinding": validate_rolebinding,
     "ClusterRoleBinding": validate_clusterrolebinding, "StorageClass": validate_storageclass,
-    "PriorityClass": validate_priorityclass,
+    "PriorityClass": validate_priorityclass, "PodDisruptionBudget": validate_pdb,
 }
 UPDATE: dict[str, UpdateValidator] = {
     "Pod": validate_pod_update, "Deployment": _selector_immutable, "ReplicaSet": _selector_immutable,
@@ -910,6 +934,7 @@ UPDATE: dict[str, UpdateValidator] = {
     "PersistentVolumeClaim": validate_pvc_update, "EndpointSlice": validate_endpointslice_update,
     "RoleBinding": validate_binding_update, "ClusterRoleBinding": validate_binding_update,
     "StorageClass": validate_storageclass_update, "PriorityClass": validate_priorityclass_update,
+    "PodDisruptionBudget": lambda n, o: validate_pdb(n),
 }
 
 # Name rule per kind (Kubernetes' ValidateXName functions).

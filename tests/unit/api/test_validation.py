@@ -311,3 +311,28 @@ def test_every_kind_validates_a_minimal_object(res) -> None:
 
 def test_template_helper_is_valid() -> None:
     assert run(new_deployment(template=template())) == []
+
+
+def _pdb(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "p", "namespace": "d"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, **spec}}
+
+
+@pytest.mark.parametrize(("spec", "messages"), [
+    ({"minAvailable": 2}, []),
+    ({"maxUnavailable": "25%"}, []),
+    ({"minAvailable": 1, "maxUnavailable": 1},
+     ['spec: Invalid value: {"maxUnavailable":1,"minAvailable":1,"selector":{"matchLabels":{"app":"web"}}}: '
+      "minAvailable and maxUnavailable cannot be both set"]),
+    ({"minAvailable": -1}, ["spec.minAvailable: Invalid value: -1: must be greater than or equal to 0"]),
+    # an IntOrString prints through its String(): unquoted
+    ({"maxUnavailable": "150%"}, ["spec.maxUnavailable: Invalid value: 150%: must not be greater than 100%"]),
+    ({"minAvailable": "half"}, ['spec.minAvailable: Invalid value: half: a valid percent string must be a numeric '
+                                'string followed by an ending \'%\' (e.g. \'1%\',  or \'93%\', regex used for '
+                                'validation is \'[0-9]+%\')']),
+    ({"minAvailable": 1, "unhealthyPodEvictionPolicy": "Never"},
+     ['spec.unhealthyPodEvictionPolicy: Unsupported value: "Never": supported values: "AlwaysAllow", '
+      '"IfHealthyBudget"']),
+], ids=["min", "max-percent", "both", "negative", "over-100", "not-percent", "policy"])
+def test_pod_disruption_budget(spec: dict[str, Any], messages: list[str]) -> None:
+    assert run(_pdb(**spec)) == messages
