@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,12 +78,13 @@ def host_before() -> dict[str, str]:
     return host_network()
 
 
-@pytest.fixture(scope="module")
-def lab_cluster(tmp_path_factory: pytest.TempPathFactory, host_before: dict[str, str]) -> Iterator[Lab]:
-    name = "t" + secrets.token_hex(3)
-    data = tmp_path_factory.mktemp("lab")
-    cmd = [*SKIFF, "lab", "up", "--nodes", "2", "--name", name, "--data-dir", str(data),
-           "--port", str(free_port()), "--demo"]
+@contextmanager
+def running_lab(tmp_path_factory: pytest.TempPathFactory, prefix: str, *up_args: str) -> Iterator[Lab]:
+    """``skiff lab up --demo UP_ARGS`` under a fresh name and data dir; ``lab down`` after, whatever happened."""
+    name = prefix + secrets.token_hex(3)
+    data = tmp_path_factory.mktemp(f"lab-{prefix}")
+    cmd = [*SKIFF, "lab", "up", "--name", name, "--data-dir", str(data), "--port", str(free_port()), "--demo",
+           *up_args]
     try:
         up = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert up.returncode == 0, up.stderr
@@ -90,6 +92,12 @@ def lab_cluster(tmp_path_factory: pytest.TempPathFactory, host_before: dict[str,
     finally:
         subprocess.run([*SKIFF, "lab", "down", "--name", name, "--data-dir", str(data)], capture_output=True,
                        timeout=120)
+
+
+@pytest.fixture(scope="module")
+def lab_cluster(tmp_path_factory: pytest.TempPathFactory, host_before: dict[str, str]) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory, "t", "--nodes", "2") as cluster:
+        yield cluster
 
 
 def test_nodes_join_and_report_ready(lab_cluster: Lab) -> None:

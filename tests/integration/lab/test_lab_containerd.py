@@ -8,16 +8,14 @@ no process, cgroup, mount or namespace of containerd's behind.
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from skiff.cmd import lab, lab_topology
-from tests.integration.lab.test_lab import KUBECTL, SKIFF, Lab, _pod_exec, wait_for
+from tests.integration.lab.test_lab import KUBECTL, SKIFF, Lab, _pod_exec, running_lab, wait_for
 from tests.support.server import free_port
 
 pytestmark = pytest.mark.e2e
@@ -25,17 +23,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def mixed_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    name = "c" + secrets.token_hex(3)
-    data = tmp_path_factory.mktemp("ctrd-lab")
-    cmd = [*SKIFF, "lab", "up", "--nodes", "2", "--containerd-nodes", "1", "--name", name, "--data-dir", str(data),
-           "--port", str(free_port()), "--demo"]
-    try:
-        up = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        assert up.returncode == 0, up.stderr
-        yield Lab(name, data, data / "kubeconfig")
-    finally:
-        subprocess.run([*SKIFF, "lab", "down", "--name", name, "--data-dir", str(data)], capture_output=True,
-                       timeout=120)
+    with running_lab(tmp_path_factory, "c", "--nodes", "2", "--containerd-nodes", "1") as cluster:
+        yield cluster
 
 
 def test_node_reports_containerd(mixed_lab: Lab) -> None:
