@@ -31,6 +31,8 @@ from skiff.nodeagent.runtime.oci.state import RuntimeError_
 
 log = logging.getLogger(__name__)
 ZERO_TIME = "0001-01-01T00:00:00Z"
+# `skiff runtime` as the shim runs it, per start and exec: without site, see its docstring.
+RUNTIME_ENTRY = Path(rt.__file__).with_name("entry.py")
 
 
 class ContainerError(Exception):
@@ -73,8 +75,7 @@ class ContainerManager:
         self.overlay = root / "overlay2"
         self.images = images
         self.rng = rng or random.Random()
-        self.runtime_cmd = runtime_cmd or [sys.executable, "-m", "skiff.cmd.main", "runtime", "--root",
-                                           self.runtime_root]
+        self.runtime_cmd = runtime_cmd or [sys.executable, "-S", str(RUNTIME_ENTRY), "--root", self.runtime_root]
         self.sock_dir = Path("/run/skiff/s")
         self.containers: dict[str, dict[str, Any]] = {}
         self.locks: dict[str, asyncio.Lock] = {}

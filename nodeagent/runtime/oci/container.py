@@ -7,7 +7,6 @@ state dir) before the error reaches the caller.
 """
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import select
@@ -46,6 +45,16 @@ def _reopen_cgroup(state: dict[str, Any]):  # type: ignore[no-untyped-def]
     from skiff.nodeagent.runtime.cgroups.manager import Cgroup
 
     return Cgroup.from_rels(read_hierarchies(), state["cgroup"])
+
+
+def utc_now_rfc3339(ns: int | None = None) -> str:
+    """As ``datetime.now(timezone.utc).isoformat()`` with ``Z`` (datetime costs ~2 ms of imports)."""
+    import time
+
+    ns = time.time_ns() if ns is None else ns
+    secs, us = divmod(ns // 1000, 1_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    return f"{base}.{us:06d}Z" if us else f"{base}Z"
 
 
 def _child_fail(wfd: int, msg: str) -> None:
@@ -138,7 +147,7 @@ def create(root: str, cid: str, bundle: str, *, console_socket: str | None = Non
         state = {
             "ociVersion": spec["ociVersion"], "id": cid, "pid": pid,
             "starttime": proc_starttime(pid), "bundle": bundle, "rootfs": rootfs,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z"),
+            "created": utc_now_rfc3339(),
             "annotations": spec.get("annotations") or {}, "cgroup": cg.rels(),
             "config": spec,
         }
