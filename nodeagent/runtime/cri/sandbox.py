@@ -61,7 +61,13 @@ class SandboxStore:
                 doc = json.loads((d / "sandbox.json").read_text())
             except (OSError, ValueError):
                 continue
-            self.items[doc["id"]] = Sandbox(**doc)
+            sb = Sandbox(**doc)
+            if sb.ready and not self.has_namespaces(sb):
+                # its namespaces went with the machine (a reboot, a lab taken down): the pod's
+                # processes are gone, so the sandbox is NOTREADY and the kubelet makes a new one
+                sb.ready = False
+                self.save(sb)
+            self.items[sb.id] = sb
 
     def save(self, sb: Sandbox) -> None:
         d = self.dir / sb.id

@@ -472,3 +472,24 @@ def test_down_after_a_crash_removes_everything(lab_cluster: Lab, host_before: di
         assert not (root / t.cgroup).exists(), root / t.cgroup
     assert not any(p.alive() for p in procs)
     assert host_network() == host_before
+
+
+def test_up_again_on_the_same_data_brings_the_cluster_back(lab_cluster: Lab) -> None:
+    """After ``lab down`` (here, after the crash above), ``lab up`` on the same data directory keeps
+    every object (etcd's data stays) and the pods run again: their old sandboxes lost their
+    namespaces with the lab, so each node makes new ones."""
+    up = subprocess.run([*SKIFF, "lab", "up", "--nodes", "2", "--name", lab_cluster.name, "--data-dir",
+                         str(lab_cluster.data), "--port", str(free_port())], capture_output=True, text=True,
+                        timeout=300)
+    assert up.returncode == 0, up.stderr
+    assert lab_cluster.json("get", "deployment", "web")["spec"]["replicas"] == 3  # kept in etcd
+    assert wait_for(lambda: len(running_web(lab_cluster)) == 3, timeout=180, what="the web pods Running again")
+    web = running_web(lab_cluster)
+    t = lab_topology.plan(lab_cluster.name, 2)
+    netns = {m.role: m.netns for m in t.nodes}
+    p = web[0]
+    fetch = ("import urllib.request; print(urllib.request.urlopen("
+             f"'http://{p['status']['podIP']}/', timeout=5).read().decode().strip())")
+    out = subprocess.run(["nsenter", f"--net=/run/netns/{netns[p['spec']['nodeName']]}", sys.executable, "-c", fetch],
+                         capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip().startswith(f"hello from {p['metadata']['name']}"), out.stderr
