@@ -7,20 +7,17 @@ stdin and ``attach -it`` to a shell on a real terminal (script(1)).
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from tests.integration.lab.test_lab import KUBECTL, SKIFF, Lab, wait_for
+from tests.integration.lab.test_lab import KUBECTL, Lab, running_lab, wait_for
 from tests.support.server import free_port
 
 pytestmark = pytest.mark.e2e
@@ -33,17 +30,8 @@ SKIFFCTL = [sys.executable, "-m", "skiff.cli.main"]
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    name = "s" + secrets.token_hex(3)
-    data = tmp_path_factory.mktemp("lab-streaming")
-    cmd = [*SKIFF, "lab", "up", "--nodes", "1", "--name", name, "--data-dir", str(data),
-           "--port", str(free_port()), "--demo"]
-    try:
-        up = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        assert up.returncode == 0, up.stderr
-        yield Lab(name, data, data / "kubeconfig")
-    finally:
-        subprocess.run([*SKIFF, "lab", "down", "--name", name, "--data-dir", str(data)], capture_output=True,
-                       timeout=120)
+    with running_lab(tmp_path_factory, "s", "--nodes", "1") as cluster:
+        yield cluster
 
 
 def running_web_pods(lab: Lab) -> list[str]:
@@ -152,7 +140,7 @@ def test_python_client_port_forward(lab: Lab) -> None:
         assert data.startswith(b"HTTP/1.") and data.decode().splitlines()[-1] == f"hello from {pod} on node1"
         assert pf.error(80) is None
         wait_for(lambda: pf.error(81), timeout=30, what="the error of port 81")
-        assert f"error forwarding port 81 to pod " in pf.error(81) and "connection refused" in pf.error(81)
+        assert "error forwarding port 81 to pod " in pf.error(81) and "connection refused" in pf.error(81)
     finally:
         pf.close()
 
