@@ -1,7 +1,7 @@
 """Admission: defaults, validation and the kind-specific rules applied before a write.
 
 Order, as in Kubernetes: the server's strategy has set system metadata; then
-defaults, then kind-specific mutation (a pod's service account, a Service's
+defaults, then kind-specific mutation (a pod's service account and its token volume, a Service's
 ClusterIP and NodePorts), then validation. Allocations are recorded as etcd keys
 created with compare-and-swap, so concurrent creates never get the same IP or port.
 """
@@ -15,7 +15,7 @@ from skiff.api import fielderrors, validation
 from skiff.api.defaults import add_default_tolerations
 from skiff.api.resources import Resource
 
-from . import status
+from . import saadmission, status
 
 if TYPE_CHECKING:
     from .registry import Registry, WriteOptions
@@ -26,6 +26,7 @@ SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 NODE_PORT_RANGE = (30000, 32767)
 IP_KEY = "/registry/ranges/serviceips/"
 PORT_KEY = "/registry/ranges/servicenodeports/"
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 
 def _raise_invalid(res: Resource, obj: Obj, errors: list[fielderrors.FieldError]) -> None:
@@ -46,11 +47,35 @@ async def admit_create(reg: "Registry", res: Resource, obj: Obj, opts: "WriteOpt
         spec = obj.setdefault("spec", {})
         if not spec.get("serviceAccountName"):
             spec["serviceAccountName"] = spec.get("serviceAccount") or "default"
+        await _service_account_token(reg, obj)
         obj.setdefault("status", {}).setdefault("phase", "Pending")
     _raise_invalid(res, obj, validation.validate(res, obj))
     if res.kind == "Service" and not opts.dry_run:
         await _allocate_service(reg, res, obj, None)
     return obj
+
+
+async def _service_account_token(reg: "Registry", pod: Obj) -> None:
+    """The ServiceAccount plugin's ``kube-api-access-*`` volume (not for mirror pods). An account
+    that does not exist (yet) counts as one that automounts: Skiff does not refuse such pods
+    (kube-apiserver does, with 403), since the ServiceAccount controller may not have made a
+    new namespace's ``default`` account yet."""
+    from skiff.api.resources import find
+
+    meta = pod.get("metadata") or {}
+    if MIRROR_ANNOTATION in (meta.get("annotations") or {}):
+        return
+    spec = pod["spec"]
+    account = None
+    if spec.get("automountServiceAccountToken") is None:
+        try:
+            account = await reg.get(find("serviceaccounts"), meta.get("namespace") or "default",
+                                    str(spec["serviceAccountName"]))
+        except status.StatusError as exc:
+            if exc.code != 404:
+                raise
+    if saadmission.should_automount(spec, account):
+        saadmission.mount_token(spec, suffix=saadmission.random_suffix())
 
 
 async def admit_update(reg: "Registry", res: Resource, obj: Obj, old: Obj, opts: "WriteOptions", *,

@@ -1,8 +1,9 @@
 """The API server: aiohttp app, authentication, non-resource endpoints, start-up.
 
 ``ApiServer`` owns the store, the watch cache and the registry; ``build_app`` wires
-routes and middlewares. Every request needs a bearer token from ``tokens`` except
-the health checks (as Kubernetes lets anonymous users read /healthz etc.).
+routes and middlewares. Every request needs a bearer token — one of ``tokens``, or a
+service-account JWT this server signed (:mod:`.tokenrequest`) — except the health checks
+(as Kubernetes lets anonymous users read /healthz etc.).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from aiohttp import web
 
 from skiff.api.resources import by_kind
 
-from . import discovery, status
+from . import discovery, satokens, status
 from .etcd.store import Store
 from .handlers import ResourceHandlers, respond
 from .metrics import Metrics
@@ -44,11 +45,13 @@ class ApiServer:
     watch_cache_size: int = 50000
     agent_token: str | None = None  # presented to node agents when proxying logs/exec
     default_toleration_seconds: tuple[int, int] = (300, 300)  # not-ready, unreachable
+    signing_key: Any = None  # the service-account RSA key (satokens.ensure_signing_key); None: no tokens
     store: Store = field(init=False)
     cache: WatchCache = field(init=False)
     registry: Registry = field(init=False)
     metrics: Metrics = field(default_factory=Metrics)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _sa_auth: Any = None
 
     async def start(self) -> None:
         self.store = Store(self.etcd_endpoints)
@@ -58,6 +61,10 @@ class ApiServer:
         await self._bootstrap()
         await self.cache.start()
         await self._bootstrap_kubernetes_service()
+        if self.signing_key is not None:
+            from .tokenrequest import ServiceAccountAuthenticator
+
+            self._sa_auth = ServiceAccountAuthenticator(self.registry, self.signing_key.public_key())
         self._tasks.append(asyncio.create_task(self._compact_loop(), name="compaction"))
 
     async def stop(self) -> None:
@@ -123,7 +130,7 @@ class ApiServer:
 
     # -- HTTP ---------------------------------------------------------------------------------
     def build_app(self) -> web.Application:
-        handlers = ResourceHandlers(self.registry, agent_token=self.agent_token)
+        handlers = ResourceHandlers(self.registry, agent_token=self.agent_token, signing_key=self.signing_key)
         app = web.Application(middlewares=[self._errors, self._auth], client_max_size=64 * 1024 * 1024)
         r = app.router
         for p in ("/healthz", "/livez", "/readyz"):
@@ -194,9 +201,15 @@ class ApiServer:
             return await handler(request)
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        if not token or not any(hmac.compare_digest(token, t) for t in self.tokens):
-            raise status.unauthorized()
-        return await handler(request)
+        if token and any(hmac.compare_digest(token, t) for t in self.tokens):
+            return await handler(request)
+        if token and self._sa_auth is not None and satokens.looks_like_jwt(token):
+            user = await self._sa_auth.authenticate(token)
+            if user is not None:
+                # no RBAC yet: a service account may do what every other token may
+                request["user"] = user
+                return await handler(request)
+        raise status.unauthorized()
 
     async def _health(self, request: web.Request) -> web.Response:
         ok = self.cache.ready.is_set()

@@ -1,7 +1,8 @@
 """The cluster CA and the API server's serving certificate, made at first start.
 
 Files live in ``DATA_DIR/pki``; an existing CA is reused so kubeconfigs stay valid
-across restarts, and the serving certificate is re-issued when its names change.
+across restarts, and the serving certificate is re-issued (by the same CA) when it lacks a
+name it must carry — an older data dir's certificate gains the in-cluster names that way.
 """
 from __future__ import annotations
 
@@ -41,9 +42,15 @@ def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
+#: what in-cluster clients dial: the ``kubernetes`` Service's ClusterIP (the first address of
+#: the service CIDR) and its DNS names, as kube-apiserver puts them in its serving certificate
+IN_CLUSTER_NAMES = ("10.96.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local")
+
+
 def _names(hosts: list[str]) -> list[x509.GeneralName]:
     out: list[x509.GeneralName] = []
-    for h in dict.fromkeys(["localhost", "127.0.0.1", socket.gethostname(), *hosts]):
+    for h in dict.fromkeys(["localhost", "127.0.0.1", socket.gethostname(), *IN_CLUSTER_NAMES, *hosts]):
         try:
             out.append(x509.IPAddress(ipaddress.ip_address(h)))
         except ValueError:

@@ -188,10 +188,12 @@ def field_manager(request: web.Request) -> str:
 
 
 class ResourceHandlers:
-    def __init__(self, registry: Registry, *, bookmark_interval: float = 5.0, agent_token: str | None = None) -> None:
+    def __init__(self, registry: Registry, *, bookmark_interval: float = 5.0, agent_token: str | None = None,
+                 signing_key: Any = None) -> None:
         from .nodeproxy import NodeProxy
 
         self.registry = registry
+        self.signing_key = signing_key  # the service-account key TokenRequest signs with
         self.node_proxy = NodeProxy(self, token=agent_token)
         self.bookmark_interval = bookmark_interval
         self.now = lambda: dt.datetime.now(dt.timezone.utc)
@@ -217,6 +219,9 @@ class ResourceHandlers:
         if sub == "eviction" and m == "POST" and target.name:
             from .subresources import handle_eviction
             return await handle_eviction(self, request, target)
+        if sub == "token" and target.name:
+            from .tokenrequest import handle_token_request
+            return await handle_token_request(self, request, target, key=self.signing_key)
         if sub in ("proxy", "token"):
             raise status.StatusError(501, "NotImplemented", f"the {sub} subresource is not served by Skiff yet")
         if target.name is None:

@@ -31,6 +31,7 @@ class ControllerOptions:
     cronjob_resync: float = 10.0
     terminated_pod_gc_threshold: int = 12500
     enabled: tuple[str, ...] = ()  # empty: all
+    root_ca: str = ""  # PEM of the cluster CA, published as every namespace's kube-root-ca.crt
 
 
 # (name, module, class, takes options); the module is imported only when the controller runs
@@ -46,6 +47,7 @@ CONTROLLERS: tuple[tuple[str, str, str, bool], ...] = (
     ("garbagecollector", "gc", "GarbageCollector", False),
     ("namespace", "namespace", "NamespaceController", False),
     ("serviceaccount", "namespace", "ServiceAccountController", False),
+    ("root-ca-cert-publisher", "rootcacert", "RootCACertPublisher", True),
     ("disruption", "disruption", "DisruptionController", False),
     ("nodeipam", "nodelifecycle", "NodeIpamController", True),
     ("nodelifecycle", "nodelifecycle", "NodeLifecycleController", True),

@@ -113,10 +113,15 @@ def annotations_lines(annotations: dict[str, str] | None, indent: str = "", titl
     items = {k: v for k, v in (annotations or {}).items() if k != LAST_APPLIED}
     values = []
     for k in sorted(items):
-        v = items[k]
-        if len(v) > MAX_ANNOTATION_LEN:
-            v = v[:MAX_ANNOTATION_LEN - 3] + "..."
-        values.append(f"{k}: {v}")
+        v = items[k].removesuffix("\n")
+        if len(v) + len(k) + 2 > MAX_ANNOTATION_LEN or "\n" in v:
+            # kubectl's printAnnotationsMultiline: the key alone, then each value line shortened
+            values.append(f"{k}:")
+            for line in v.split("\n"):
+                cut = MAX_ANNOTATION_LEN - 2
+                values.append(f"  {line[:cut] + '...' if len(line) > cut else line}")
+        else:
+            values.append(f"{k}: {v}")
     return _multiline(title, values, indent)
 
 

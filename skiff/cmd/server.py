@@ -101,6 +101,7 @@ async def serve(args: argparse.Namespace) -> int:
     from skiff.apiserver.app import ApiServer, tls_context
     from skiff.apiserver.certs import ensure_pki
     from skiff.apiserver.etcd.embedded import EmbeddedEtcd
+    from skiff.apiserver.satokens import ensure_signing_key
 
     data: Path = args.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -111,6 +112,7 @@ async def serve(args: argparse.Namespace) -> int:
     kc_host, kc_port = (parse_listen(args.kubeconfig_address) if args.kubeconfig_address else
                         (extra_addrs[0] if extra_addrs else (advertise, port)))
     pki = ensure_pki(data / "pki", hosts=[host, advertise, kc_host, *(a for a, _ in extra_addrs)])
+    signing_key = ensure_signing_key(data / "pki" / "sa.key")
     admin_token = _secret_file(data / "admin-token")
     join_token = _secret_file(data / "token")
     disabled = {p.strip() for p in args.disable.split(",") if p.strip()}
@@ -129,7 +131,7 @@ async def serve(args: argparse.Namespace) -> int:
     url = f"https://{advertise}:{port}" if ":" not in advertise else f"https://[{advertise}]:{port}"
     server = ApiServer(endpoints, {admin_token, join_token}, advertise_url=url,
                        compaction_interval=args.compaction_interval, watch_cache_size=args.watch_cache_size,
-                       agent_token=join_token,
+                       agent_token=join_token, signing_key=signing_key,
                        default_toleration_seconds=(args.default_not_ready_toleration_seconds,
                                                    args.default_unreachable_toleration_seconds))
     runner = None
@@ -157,7 +159,7 @@ async def serve(args: argparse.Namespace) -> int:
         os.replace(itmp, internal)
         os.replace(tmp, kc)
         print(f"skiff server: serving on {url}; KUBECONFIG={kc}", flush=True)
-        tasks += _start_components(internal, disabled, stop, args)
+        tasks += _start_components(internal, disabled, stop, args, root_ca=pki.ca_pem.decode())
         for path in args.apply:
             await _apply(internal, path)
         await stop.wait()
@@ -179,7 +181,7 @@ async def serve(args: argparse.Namespace) -> int:
             etcd.stop()
 
 
-def _component_kwargs(module: str, args: argparse.Namespace) -> dict[str, Any]:
+def _component_kwargs(module: str, args: argparse.Namespace, *, root_ca: str = "") -> dict[str, Any]:
     """Flags → keyword arguments of ``run_scheduler`` / ``run_controllers``."""
     kwargs: dict[str, Any] = {"lease_duration": args.leader_elect_lease_duration,
                               "renew_deadline": args.leader_elect_renew_deadline,
@@ -190,12 +192,12 @@ def _component_kwargs(module: str, args: argparse.Namespace) -> dict[str, Any]:
         kwargs["options"] = ControllerOptions(
             node_monitor_grace_period=args.node_monitor_grace_period, node_monitor_period=args.node_monitor_period,
             pod_eviction_timeout=args.pod_eviction_timeout, cluster_cidr=args.cluster_cidr,
-            node_cidr_mask_size=args.node_cidr_mask_size)
+            node_cidr_mask_size=args.node_cidr_mask_size, root_ca=root_ca)
     return kwargs
 
 
 def _start_components(kc: Path, disabled: set[str], stop: asyncio.Event,
-                      args: argparse.Namespace) -> list[asyncio.Task[Any]]:
+                      args: argparse.Namespace, *, root_ca: str = "") -> list[asyncio.Task[Any]]:
     """Scheduler and controllers run in-process but only as API clients (k3s' shape)."""
     tasks: list[asyncio.Task[Any]] = []
     identity = f"{socket.gethostname()}-{os.getpid()}"
@@ -208,7 +210,7 @@ def _start_components(kc: Path, disabled: set[str], stop: asyncio.Event,
         try:
             mod = __import__(module, fromlist=[func])
             from skiff.client.transport import ApiClient
-            kwargs = _component_kwargs(module, args)
+            kwargs = _component_kwargs(module, args, root_ca=root_ca)
         except ImportError as exc:
             log.warning("%s is not available in this build (%s)", module, exc)
             continue
