@@ -21,6 +21,7 @@ from skiff.nodeagent.runtime.oci.state import (
 )
 
 DEFAULT_ROOT = "/run/skiff-runtime"
+SECCOMP_CACHE = ".seccomp-cache"  # compiled filters under --root, shared by its containers (not a container)
 
 
 def _last_cap() -> int:
@@ -138,7 +139,7 @@ def create(root: str, cid: str, bundle: str, *, console_socket: str | None = Non
             last_cap=_last_cap(),
         )
         try:
-            pid = _spawn_init(ctx, cg, spec)
+            pid = _spawn_init(ctx, cg, spec, seccomp_cache=os.path.join(root, SECCOMP_CACHE))
         finally:
             if ctx.console_fd is not None:
                 os.close(ctx.console_fd)
@@ -174,12 +175,12 @@ def create(root: str, cid: str, bundle: str, *, console_socket: str | None = Non
         raise
 
 
-def _spawn_init(ctx: Any, cg: Any, spec: dict[str, Any]) -> int:
+def _spawn_init(ctx: Any, cg: Any, spec: dict[str, Any], *, seccomp_cache: str | None = None) -> int:
     from skiff.nodeagent.runtime.oci import init as initmod
 
     nsplan = plan.namespace_plan(spec)
     sysc = sc.LinuxSyscalls()
-    sysc.prepare(spec, ctx.process)
+    sysc.prepare(spec, ctx.process, seccomp_cache=seccomp_cache)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     # pid namespaces apply to children only: the parent switches them, then forks.
@@ -380,6 +381,8 @@ def list_states(root: str) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     for name in names:
+        if name == SECCOMP_CACHE:
+            continue
         try:
             out.append(state_json(root, name))
         except (RuntimeError_, OSError, ValueError):
@@ -454,7 +457,7 @@ def exec_process(root: str, cid: str, process: dict[str, Any], *, detach: bool =
     spec = st["config"]
     init_pid = st["pid"]
     sysc = sc.LinuxSyscalls()
-    sysc.prepare(spec, process)
+    sysc.prepare(spec, process, seccomp_cache=os.path.join(root, SECCOMP_CACHE))
     cg = _reopen_cgroup(st)
     ctx = initmod.InitContext(spec=spec, bundle=st["bundle"], rootfs="/", process=process,
                               console_socket=os.path.abspath(console_socket) if console_socket else None,

@@ -91,9 +91,14 @@ class LinuxSyscalls:
 
         self._ct = ctypes
         self._libc = ctypes.CDLL(None, use_errno=True)
+        self._seccomp: tuple[dict[str, Any], bytes | Exception] | None = None
 
-    def prepare(self, spec: dict[str, Any], process: dict[str, Any]) -> None:
-        """Import and open now whatever the steps need after pivot_root hides the host."""
+    def prepare(self, spec: dict[str, Any], process: dict[str, Any], *, seccomp_cache: str | None = None) -> None:
+        """Import and open now whatever the steps need after pivot_root hides the host.
+
+        The seccomp filter is compiled here, in the parent, or read from ``seccomp_cache``
+        (a directory); a compile error is kept and raised by the seccomp step itself.
+        """
         import resource  # noqa: F401
 
         if process.get("terminal"):  # the console steps' modules (socket alone costs ~3 ms)
@@ -102,10 +107,15 @@ class LinuxSyscalls:
             import struct  # noqa: F401
             import termios  # noqa: F401
 
-        if (spec.get("linux") or {}).get("seccomp"):
+        profile = (spec.get("linux") or {}).get("seccomp")
+        if profile:
             from skiff.nodeagent.runtime.oci import seccomp
 
             seccomp.preload(self._ct)
+            try:
+                self._seccomp = (profile, seccomp.cached_program(profile, self._ct, seccomp_cache))
+            except (OSError, ValueError) as exc:
+                self._seccomp = (profile, exc)
 
     def _check(self, rc: int, what: str) -> None:
         if rc < 0:
@@ -218,9 +228,14 @@ class LinuxSyscalls:
         fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
 
     def load_seccomp(self, profile: dict[str, Any]) -> None:
-        from skiff.nodeagent.runtime.oci.seccomp import load
+        from skiff.nodeagent.runtime.oci.seccomp import compile_bpf, install
 
-        load(profile, self._ct)
+        prepared, program = self._seccomp if self._seccomp is not None else (None, None)
+        if prepared is not profile or program is None:
+            program = compile_bpf(profile, self._ct)
+        if isinstance(program, Exception):
+            raise program
+        install(program, self._ct)
 
     def exec(self, path: str, args: list[str], env: list[str]) -> None:
         envd = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)

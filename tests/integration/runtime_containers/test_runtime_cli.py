@@ -134,6 +134,11 @@ def test_dropped_capabilities_are_gone(runtime: Runtime) -> None:
 def test_seccomp_blocks_unshare_without_sys_admin(runtime: Runtime) -> None:
     cid, b = runtime.bundle(["unshare", "-U", "true"])
     assert runtime("run", "-b", str(b), cid).returncode != 0
+    cached = list((runtime.root / ".seccomp-cache").glob("*.bpf"))
+    assert len(cached) == 1  # the compiled filter, kept for the next container of the profile
+    cid1, b1 = runtime.bundle(["unshare", "-U", "true"])
+    assert runtime("run", "-b", str(b1), cid1).returncode != 0  # the cached program filters as well
+    assert cid1 not in runtime("list", "-q").stdout and ".seccomp-cache" not in runtime("list", "-q").stdout
     cid2, b2 = runtime.bundle(["unshare", "-U", "true"], seccomp=False)
     r = runtime("run", "-b", str(b2), cid2)
     assert r.returncode == 0, r.stderr  # the same call succeeds without the filter
