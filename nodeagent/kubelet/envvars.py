@@ -31,6 +31,8 @@ class Objects:
     configmaps: Mapping[str, Obj | None] = field(default_factory=dict)
     secrets: Mapping[str, Obj | None] = field(default_factory=dict)
     allocatable: Mapping[str, str] = field(default_factory=dict)
+    #: the Services of the pod's namespace and ``default/kubernetes`` (see :func:`service_env`)
+    services: tuple[Obj, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,9 +155,65 @@ def _value_from(pod: Obj, c: Obj, vf: Obj, objs: Objects, *, pod_ip: str, host_i
     raise EnvError(f"{where}: one of fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef is required")
 
 
+def _env_name(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def _has_cluster_ip(svc: Obj) -> bool:
+    ip = (svc.get("spec") or {}).get("clusterIP")
+    return bool(ip) and ip != "None"
+
+
+def service_env(services: list[Obj] | tuple[Obj, ...], *, namespace: str, enable_links: bool,
+                master_namespace: str = "default") -> dict[str, str]:
+    """The kubelet's service variables: ``default/kubernetes`` always (how in-cluster config
+    finds the API), and with ``enableServiceLinks`` every Service of the pod's namespace that has
+    a ClusterIP, Docker-link style: ``NAME_SERVICE_HOST``, ``NAME_SERVICE_PORT[_PORTNAME]``,
+    ``NAME_PORT`` and ``NAME_PORT_<port>_<PROTO>[_PROTO|_PORT|_ADDR]``. A Service of the pod's
+    own namespace wins over the master's of the same name."""
+    chosen: dict[str, Obj] = {}
+    for svc in services:
+        m = svc.get("metadata") or {}
+        name, ns = str(m.get("name", "")), str(m.get("namespace") or "")
+        if not _has_cluster_ip(svc):
+            continue
+        if ns == namespace and enable_links:
+            chosen[name] = svc
+        elif ns == master_namespace and name == "kubernetes" and name not in chosen:
+            chosen[name] = svc
+    out: dict[str, str] = {}
+    for name in sorted(chosen):
+        spec = chosen[name].get("spec") or {}
+        ip, ports, prefix = str(spec["clusterIP"]), spec.get("ports") or [], _env_name(name)
+        out[f"{prefix}_SERVICE_HOST"] = ip
+        for i, p in enumerate(ports):
+            port = str(p.get("port", ""))
+            if i == 0:
+                out[f"{prefix}_SERVICE_PORT"] = port
+            if p.get("name"):
+                out[f"{prefix}_SERVICE_PORT_{_env_name(str(p['name']))}"] = port
+        for i, p in enumerate(ports):
+            port, proto = str(p.get("port", "")), str(p.get("protocol") or "TCP")
+            url = f"{proto.lower()}://{ip}:{port}"
+            if i == 0:
+                out[f"{prefix}_PORT"] = url
+            link = f"{prefix}_PORT_{port}_{proto.upper()}"
+            out[link] = url
+            out[f"{link}_PROTO"] = proto.lower()
+            out[f"{link}_PORT"] = port
+            out[f"{link}_ADDR"] = ip
+    return out
+
+
 def environment(pod: Obj, c: Obj, objs: Objects, *, pod_ip: str, host_ip: str) -> tuple[list[tuple[str, str]],
                                                                                          list[Skipped]]:
-    """The container's variables in order, and the envFrom keys skipped for their names."""
+    """The container's variables in order, and the envFrom keys skipped for their names.
+
+    The service variables come last and never replace a variable the container sets, but
+    ``$(VAR)`` in the container's values may refer to them, as in the kubelet."""
+    spec = pod.get("spec") or {}
+    services = service_env(objs.services, namespace=str((pod.get("metadata") or {}).get("namespace") or "default"),
+                           enable_links=spec.get("enableServiceLinks") is not False)
     env: dict[str, str] = {}
     skipped: list[Skipped] = []
     _env_from(pod, c, objs, env, skipped)
@@ -168,5 +226,7 @@ def environment(pod: Obj, c: Obj, objs: Objects, *, pod_ip: str, host_ip: str) -
                 continue
             env[name] = value
         else:
-            env[name] = expand(str(e.get("value") or ""), env)
+            env[name] = expand(str(e.get("value") or ""), {**services, **env})
+    for k, v in services.items():
+        env.setdefault(k, v)
     return list(env.items()), skipped

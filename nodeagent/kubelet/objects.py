@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 CONFIGMAPS = find("configmaps")
 SECRETS = find("secrets")
+SERVICES = find("services")
 KINDS = {"configMap": CONFIGMAPS, "secret": SECRETS}
 
 
@@ -66,6 +67,8 @@ class PodObjects:
         self.pods = pods
         self.on_change = on_change
         self.informers = {kind: Informer(client, res) for kind, res in KINDS.items()}
+        # the kubelet's service lister: what a container's service variables are made of
+        self.service_informer = Informer(client, SERVICES)
         for kind, inf in self.informers.items():
             inf.add_handler(on_add=lambda o, k=kind: self._changed(k, o),
                             on_update=lambda _o, n, k=kind: self._changed(k, n),
@@ -79,7 +82,18 @@ class PodObjects:
             self.on_change(pod)
 
     def tasks(self, stop: asyncio.Event) -> list[asyncio.Task[Any]]:
-        return [asyncio.create_task(inf.run(stop)) for inf in self.informers.values()]
+        return [asyncio.create_task(inf.run(stop)) for inf in [*self.informers.values(), self.service_informer]]
+
+    async def services(self, namespace: str) -> tuple[Obj, ...]:
+        """The Services of ``namespace`` and ``default/kubernetes`` (a list call until the cache syncs)."""
+        inf = self.service_informer
+        if inf.synced.is_set():
+            found = inf.store.list()
+        else:
+            found = []
+            for ns in dict.fromkeys([namespace, "default"]):
+                found += (await self.client.list(SERVICES, namespace=ns)).get("items") or []
+        return tuple(s for s in found if (s.get("metadata") or {}).get("namespace") in (namespace, "default"))
 
     async def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         """The object, or None when it does not exist."""

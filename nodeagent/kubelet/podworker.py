@@ -80,6 +80,9 @@ class PodWorkers:
                 await self.write_status(pod, await self.cri.observe(uid))
                 raise
         await self.write_status(pod, obs)
+        if self.volumes is not None and (renew := self.volumes.token_refresh_in(uid)) is not None:
+            # come back when a projected token is due, so its file is renewed before it expires
+            plan.requeue_after = renew if plan.requeue_after is None else min(plan.requeue_after, renew)
         return plan
 
     async def write_status(self, pod: dict[str, Any], obs: PodObs) -> None:
@@ -270,9 +273,10 @@ class PodWorkers:
         cms, secs = envvars.references(c)
         objects = self._objects()
         try:
+            services = await objects.services(ns) if hasattr(objects, "services") else ()
             found = envvars.Objects(configmaps={n: await objects.get("configMap", ns, n) for n in sorted(cms)},
                                     secrets={n: await objects.get("secret", ns, n) for n in sorted(secs)},
-                                    allocatable=self.allocatable)
+                                    allocatable=self.allocatable, services=services)
             env, skipped = envvars.environment(pod, c, found, pod_ip=pod_ip, host_ip=self.host_ip)
         except (envvars.EnvError, ApiError) as exc:
             raise self._fail(pod, c["name"], "CreateContainerConfigError",
@@ -341,13 +345,15 @@ class PodWorkers:
             await self.cri.stop_sandbox(sb.id)
             await self.cri.remove_sandbox(sb.id)
         m = pod["metadata"]
+        # the pod's resources are reclaimed before its object goes, as the kubelet's status
+        # manager waits for that: once the pod is gone from the API nothing of it is left
+        if self.volumes is not None:
+            self.volumes.remove(str(m["uid"]))
+        shutil.rmtree(specs.log_directory(pod, self.logs_root), ignore_errors=True)
         try:
             await self.client.delete(PODS, m["name"], namespace=m.get("namespace"), grace_period_seconds=0,
                                      preconditions={"uid": str(m["uid"])})
         except ApiError as exc:
             if exc.code not in (404, 409):
                 raise
-        if self.volumes is not None:
-            self.volumes.remove(str(m["uid"]))
-        shutil.rmtree(specs.log_directory(pod, self.logs_root), ignore_errors=True)
         self.forget(str(m["uid"]))

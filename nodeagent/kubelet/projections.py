@@ -118,6 +118,17 @@ def projected_files(volume: Obj, pod: Obj, objects: Mapping[tuple[str, str], Map
     return out
 
 
+#: the kubelet's token manager: a token is renewed once 80% of its lifetime has passed, or
+#: after 24 hours whatever its lifetime
+REFRESH_FRACTION = 0.8
+MAX_TOKEN_AGE = 24 * 3600
+
+
+def token_refresh_at(issued: float, expires: float) -> float:
+    """When a token issued at ``issued`` (seconds) and expiring at ``expires`` is renewed."""
+    return min(issued + REFRESH_FRACTION * max(0.0, expires - issued), issued + MAX_TOKEN_AGE)
+
+
 def tmpfs_size(pod: Obj, volume: Obj) -> int | None:
     """Bytes for a ``medium: Memory`` emptyDir: its sizeLimit, else the pod's memory limit when
     every container has one (the kubelet's SizeMemoryBackedVolumes); None: the kernel's default."""

@@ -10,9 +10,11 @@ is decided by :mod:`.projections` and written by :func:`atomic.write` (the kubel
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +32,7 @@ from .projections import (
     object_data,
     projected_files,
     tmpfs_size,
+    token_refresh_at,
 )
 
 log = logging.getLogger(__name__)
@@ -126,6 +129,13 @@ def mounts_under(path: str, mountinfo: str = "/proc/self/mountinfo") -> list[str
     return sorted(set(found), key=len, reverse=True)
 
 
+def _timestamp(text: Any, default: float) -> float:
+    try:
+        return dt.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+    except ValueError:
+        return default
+
+
 def _run(*argv: str) -> None:
     import subprocess
 
@@ -144,6 +154,14 @@ class Volumes:
         self.objects = objects if objects is not None else PodObjects(client)  # informer-less: plain GETs
         self.host_ip = host_ip
         self.allocatable = dict(allocatable or {})
+        # (pod uid, account, audience, seconds) -> (token, when to renew it): the token manager's cache
+        self.tokens: dict[tuple[str, str, str, int], tuple[bytes, float]] = {}
+        self.clock = time.time
+
+    def token_refresh_in(self, uid: str) -> float | None:
+        """Seconds until the earliest renewal of a token of the pod (None: it has none)."""
+        due = [at for (u, *_), (_, at) in self.tokens.items() if u == uid]
+        return max(1.0, min(due) - self.clock()) if due else None
 
     async def prepare(self, pod: Obj, *, pod_ip: str = "") -> tuple[dict[str, str], set[str]]:
         """Make every volume of the pod ready; (volume name -> host path, read-only volumes)."""
@@ -283,12 +301,19 @@ class Volumes:
                                allocatable=self.allocatable)
 
     async def _token(self, pod: Obj, src: Obj, *, volume: str) -> bytes:
-        """A bound service-account token from the API server's TokenRequest API."""
+        """A bound service-account token from the API server's TokenRequest API, cached until
+        80% of its lifetime has passed (:func:`token_refresh_at`), as the kubelet's token manager."""
         m = pod["metadata"]
         sa = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        seconds = int(src.get("expirationSeconds") or TOKEN_SECONDS)
+        key = (str(m.get("uid")), str(sa), str(src.get("audience") or ""), seconds)
+        cached = self.tokens.get(key)
+        now = self.clock()
+        if cached is not None and now < cached[1]:
+            return cached[0]
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
             "audiences": [src["audience"]] if src.get("audience") else [],
-            "expirationSeconds": int(src.get("expirationSeconds") or TOKEN_SECONDS),
+            "expirationSeconds": seconds,
             "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": m.get("name"), "uid": m.get("uid")}}}
         try:
             # a create with a name: rq.build's CREATE takes the name from the body, so the path is made here
@@ -302,9 +327,13 @@ class Volumes:
         if not token:
             raise VolumeError(f'failed to fetch token for service account "{sa}": empty TokenRequest status',
                               volume=volume)
+        expires = _timestamp(((resp or {}).get("status") or {}).get("expirationTimestamp"), now + seconds)
+        self.tokens[key] = (str(token).encode(), token_refresh_at(now, expires))
         return str(token).encode()
 
     def remove(self, uid: str) -> None:
+        for key in [k for k in self.tokens if k[0] == uid]:
+            del self.tokens[key]
         base = os.path.join(self.root, uid)
         for point in mounts_under(base):
             try:

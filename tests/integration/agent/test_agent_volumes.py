@@ -4,8 +4,10 @@ volumes, end to end: real API server on etcd, real engine, the agent in a networ
 """
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -208,17 +210,53 @@ def test_missing_claim_keeps_the_pod_pending(cluster: Cluster) -> None:
     delete_pod(cluster, name)
 
 
-def test_service_account_token_projection_reports_the_api_servers_answer(cluster: Cluster) -> None:
-    """Skiff's API server does not issue tokens yet (serviceaccounts/token answers 501): the pod
-    waits in ContainerCreating with the kubelet's FailedMount naming that, rather than running
-    without its token."""
+def _api_status(cluster: Cluster, token: str, path: str) -> int:
+    """The HTTP status of GET ``path`` with ``token``, from the node's network namespace."""
+    script = ("import ssl,sys,urllib.request,urllib.error\n"
+              "ctx=ssl.create_default_context(cafile=sys.argv[3])\n"
+              "req=urllib.request.Request(sys.argv[1],headers={'Authorization':'Bearer '+sys.argv[2]})\n"
+              "try:\n print(urllib.request.urlopen(req,context=ctx,timeout=20).status)\n"
+              "except urllib.error.HTTPError as e:\n print(e.code)\n")
+    r = subprocess.run(["nsenter", f"--net=/run/netns/{cluster.netns}", sys.executable, "-c", script,
+                        cluster.server.url + path, token, str(cluster.server.data_dir / "pki" / "ca.crt")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.strip())
+
+
+def test_pod_service_account_token_authenticates(cluster: Cluster) -> None:
+    """The admission's kube-api-access volume, filled by the agent through TokenRequest: the
+    pod's token, CA and namespace files are what in-cluster config reads, the token is a
+    credential of the pod's service account bound to the pod, and a projected token for another
+    audience is not accepted by the API."""
     name = f"satok-{uuid.uuid4().hex[:6]}"
+    mount = "/var/run/secrets/kubernetes.io/serviceaccount"
     cluster.kubectl("apply", "-f", "-", input=pod_manifest(name, cluster.image, volumes=[
-        {"name": "tok", "projected": {"sources": [{"serviceAccountToken": {"path": "token", "audience": "api"}}]}}],
+        {"name": "vault", "projected": {"sources": [{"serviceAccountToken": {"path": "token", "audience": "vault",
+                                                                             "expirationSeconds": 600}}]}}],
         containers=[{"name": "main", "image": cluster.image, "command": ["sleep", "3600"],
-                     "volumeMounts": [{"name": "tok", "mountPath": "/var/run/tok"}]}]))
-    prefix = 'MountVolume.SetUp failed for volume "tok" : failed to fetch token for service account "default": '
-    cluster.wait(lambda: any(r == "FailedMount" and m.startswith(prefix) and "token" in m[len(prefix):]
-                             for r, m in kubelet_events(cluster, name)), "FailedMount for the token projection")
-    assert phase(cluster, name) == "Pending"
+                     "volumeMounts": [{"name": "vault", "mountPath": "/var/run/vault"}]}]))
+    cluster.wait(lambda: phase(cluster, name) == "Running", "token pod Running", timeout=90)
+    token = cluster.kubectl("exec", name, "--", "cat", f"{mount}/token").stdout
+    ca = cluster.kubectl("exec", name, "--", "cat", f"{mount}/ca.crt").stdout
+    assert cluster.kubectl("exec", name, "--", "cat", f"{mount}/namespace").stdout == "default"
+    assert ca == (cluster.server.data_dir / "pki" / "ca.crt").read_text()
+    body = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    pod = cluster.get("pod", name)
+    assert claims["sub"] == "system:serviceaccount:default:default"
+    assert claims["kubernetes.io"]["pod"] == {"name": name, "uid": pod["metadata"]["uid"]}
+    assert claims["exp"] - claims["iat"] == 3607
+    # read-only, as the admission mounts it
+    assert sh(cluster, name, f"echo x > {mount}/token").returncode != 0
+    env = dict(line.split("=", 1) for line in cluster.kubectl("exec", name, "--", "env").stdout.splitlines()
+               if "=" in line)
+    assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == ("10.96.0.1", "443")
+    assert env["KUBERNETES_PORT_443_TCP"] == "tcp://10.96.0.1:443"
+    assert _api_status(cluster, token, "/api/v1/namespaces/default/pods") == 200
+    vault = cluster.kubectl("exec", name, "--", "cat", "/var/run/vault/token").stdout
+    body = vault.split(".")[1]
+    assert json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))["aud"] == ["vault"]
+    assert _api_status(cluster, vault, "/api/v1/namespaces/default/pods") == 401
     delete_pod(cluster, name)
+    assert _api_status(cluster, token, "/api/v1/namespaces/default/pods") == 401

@@ -110,3 +110,46 @@ def test_resource_value_errors() -> None:
         resource_value(POD, "x", "limits.cpu", None, {})
     with pytest.raises(DownwardError, match="divisor"):
         resource_value(POD, "app", "limits.cpu", "0", {})
+
+
+# -- service variables (the kubelet's getServiceEnvVarMap + envvars.FromServices) -----------------
+
+def svc(name: str, ns: str, ip: str, *ports: tuple[str, int, str]) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": ns}, "spec": {
+        "clusterIP": ip, "ports": [{"name": n, "port": p, "protocol": proto} for n, p, proto in ports]}}
+
+
+KUBERNETES = svc("kubernetes", "default", "10.96.0.1", ("https", 443, "TCP"))
+SERVICES = (KUBERNETES, svc("my-db", "prod", "10.96.5.5", ("", 5432, "TCP")),
+            svc("dns", "prod", "10.96.0.10", ("dns", 53, "UDP"), ("dns-tcp", 53, "TCP")),
+            svc("headless", "prod", "None", ("", 80, "TCP")), svc("elsewhere", "other", "10.96.9.9", ("", 1, "TCP")))
+
+
+def test_service_links_as_docker_links() -> None:
+    env, _ = env_of({}, Objects(services=SERVICES))
+    assert {k: v for k, v in env.items() if k.startswith(("KUBERNETES_", "MY_DB_"))} == {
+        "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443",
+        "KUBERNETES_SERVICE_PORT_HTTPS": "443", "KUBERNETES_PORT": "tcp://10.96.0.1:443",
+        "KUBERNETES_PORT_443_TCP": "tcp://10.96.0.1:443", "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
+        "KUBERNETES_PORT_443_TCP_PORT": "443", "KUBERNETES_PORT_443_TCP_ADDR": "10.96.0.1",
+        "MY_DB_SERVICE_HOST": "10.96.5.5", "MY_DB_SERVICE_PORT": "5432", "MY_DB_PORT": "tcp://10.96.5.5:5432",
+        "MY_DB_PORT_5432_TCP": "tcp://10.96.5.5:5432", "MY_DB_PORT_5432_TCP_PROTO": "tcp",
+        "MY_DB_PORT_5432_TCP_PORT": "5432", "MY_DB_PORT_5432_TCP_ADDR": "10.96.5.5"}
+    assert env["DNS_PORT"] == "udp://10.96.0.10:53" and env["DNS_SERVICE_PORT_DNS_TCP"] == "53"
+    assert env["DNS_PORT_53_UDP_PROTO"] == "udp" and env["DNS_PORT_53_TCP_PROTO"] == "tcp"
+    assert not any(k.startswith(("HEADLESS_", "ELSEWHERE_")) for k in env)
+
+
+def test_enable_service_links_false_keeps_only_the_api() -> None:
+    pod = {**POD, "spec": {**POD["spec"], "enableServiceLinks": False}}
+    env, _ = environment(pod, {"name": "app"}, Objects(services=SERVICES), pod_ip="", host_ip="")
+    names = {k for k, _ in env}
+    assert "KUBERNETES_SERVICE_HOST" in names and "KUBERNETES_SERVICE_PORT" in names
+    assert not any(n.startswith(("MY_DB_", "DNS_")) for n in names)
+
+
+def test_container_env_wins_and_may_refer_to_service_variables() -> None:
+    env, _ = env_of({"env": [{"name": "KUBERNETES_SERVICE_HOST", "value": "mine"},
+                             {"name": "DB", "value": "$(MY_DB_SERVICE_HOST):$(MY_DB_SERVICE_PORT)"}]},
+                    Objects(services=SERVICES))
+    assert env["KUBERNETES_SERVICE_HOST"] == "mine" and env["DB"] == "10.96.5.5:5432"
