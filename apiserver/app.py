@@ -87,14 +87,16 @@ class ApiServer:
                         raise
 
     async def _bootstrap_kubernetes_service(self) -> None:
-        """The ``default/kubernetes`` Service (10.96.0.1:443) and its Endpoints: how pods find the API."""
+        """The ``default/kubernetes`` Service (10.96.0.1:443), its Endpoints and EndpointSlice: how pods
+        find the API (at the advertised address, the one the lab's pods reach)."""
         host, _, port = self.advertise_url.split("//", 1)[-1].rpartition(":")
         try:
             ipaddress.ip_address(host.strip("[]"))
         except ValueError:
             return  # Endpoints need an IP; a hostname-advertised server skips this, as kube does
         svc_res, ep_res = by_kind("v1", "Service"), by_kind("v1", "Endpoints")
-        assert svc_res is not None and ep_res is not None
+        slice_res = by_kind("discovery.k8s.io/v1", "EndpointSlice")
+        assert svc_res is not None and ep_res is not None and slice_res is not None
         labels = {"component": "apiserver", "provider": "kubernetes"}
         wanted = {
             svc_res: {"metadata": {"name": "kubernetes", "labels": labels},
@@ -104,6 +106,11 @@ class ApiServer:
             ep_res: {"metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
                      "subsets": [{"addresses": [{"ip": host.strip("[]")}],
                                   "ports": [{"name": "https", "port": int(port), "protocol": "TCP"}]}]},
+            # what the proxy programs 10.96.0.1:443 from (kube-apiserver's reconciler writes it too)
+            slice_res: {"metadata": {"name": "kubernetes", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+                        "addressType": "IPv6" if ":" in host else "IPv4",
+                        "endpoints": [{"addresses": [host.strip("[]")], "conditions": {"ready": True}}],
+                        "ports": [{"name": "https", "port": int(port), "protocol": "TCP"}]},
         }
         for res, obj in wanted.items():
             kv = await self.store.get(self.registry.key(res, "default", "kubernetes"))
@@ -115,6 +122,10 @@ class ApiServer:
             elif res is ep_res and kv.value.get("subsets") != obj["subsets"]:
                 await self.registry.update(res, "default", "kubernetes", {**kv.value, "subsets": obj["subsets"]},
                                            WriteOptions())
+            elif res is slice_res and (kv.value.get("endpoints"), kv.value.get("ports")) != (obj["endpoints"],
+                                                                                             obj["ports"]):
+                await self.registry.update(res, "default", "kubernetes", {**kv.value, "endpoints": obj["endpoints"],
+                                                                           "ports": obj["ports"]}, WriteOptions())
 
     async def _compact_loop(self) -> None:
         """Compact etcd to the revision seen one interval ago, as kube-apiserver does."""
