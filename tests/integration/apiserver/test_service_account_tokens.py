@@ -276,3 +276,18 @@ def test_serving_certificate_names_the_in_cluster_addresses(cluster: Cluster) ->
     assert {"kubernetes", "kubernetes.default", "kubernetes.default.svc",
             "kubernetes.default.svc.cluster.local"} <= names
     assert "10.96.0.1" in {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+
+
+def test_python_client_token_request(cluster: Cluster) -> None:
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(cluster.server.kubeconfig), client_configuration=cfg)
+    with client.ApiClient(cfg) as api:
+        tr = client.CoreV1Api(api).create_namespaced_service_account_token(
+            "default", cluster.ns,
+            client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=900)))
+    assert tr.status.token and tr.status.expiration_timestamp is not None
+    claims = claims_of(tr.status.token)
+    assert claims["exp"] - claims["iat"] == 900
+    assert cluster.status_of(tr.status.token) == 200
