@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from skiff.nodeagent.runtime import netns
+from skiff.nodeagent.runtime.oci import syscalls as sc
 
 NS_KINDS = ("net", "ipc", "uts")
 
@@ -91,30 +94,32 @@ class SandboxStore:
 
     # -- namespaces ----------------------------------------------------------
     def create_namespaces(self, sb: Sandbox) -> None:
-        """Unshare net/ipc/uts once and pin them to files (step named in errors)."""
+        """Unshare net/ipc/uts once and pin them to files (step named in errors).
+
+        Done in the engine, in a thread of its own that ends once the namespaces are pinned
+        (``unshare --net=FILE … hostname NAME`` and ``nsenter … ip link set lo up`` were four
+        processes per pod); the engine's other threads never enter them.
+        """
         nsdir = self.dir / sb.id / "ns"
         nsdir.mkdir(parents=True, exist_ok=True)
         kinds = [k for k in NS_KINDS if not (k == "net" and sb.host_network)]
         for k in kinds:
             (nsdir / k).touch()
-        argv = ["unshare", *[f"--{k}={nsdir / k}" for k in kinds]]
-        argv += ["hostname", sb.hostname or sb.name] if "uts" in kinds else ["true"]
-        proc = subprocess.run(argv, capture_output=True, text=True)
-        if proc.returncode != 0:
+        try:
+            netns.in_thread(_pin_namespaces, nsdir, kinds, sb.hostname or sb.name, name=f"sandbox-{sb.id[:12]}")
+        except BaseException:
             self.release_namespaces(sb)
-            raise SandboxError(f"create pod namespaces: {proc.stderr.strip()}")
-        if not sb.host_network:
-            lo = subprocess.run(["nsenter", f"--net={nsdir / 'net'}", "ip", "link", "set", "lo", "up"],
-                                capture_output=True, text=True)
-            if lo.returncode != 0:
-                raise SandboxError(f"bring up lo in the pod network namespace: {lo.stderr.strip()}")
+            raise
 
     def release_namespaces(self, sb: Sandbox) -> None:
         nsdir = self.dir / sb.id / "ns"
         for k in NS_KINDS:
             p = nsdir / k
             if p.exists():
-                subprocess.run(["umount", "-l", str(p)], capture_output=True)
+                try:
+                    netns.syscalls().umount2(str(p), sc.MNT_DETACH)  # umount -l
+                except OSError:
+                    pass  # not (or no longer) a mount: the file goes all the same
                 try:
                     p.unlink()
                 except OSError:
@@ -122,6 +127,33 @@ class SandboxStore:
 
     def has_namespaces(self, sb: Sandbox) -> bool:
         return os.path.ismount(self.dir / sb.id / "ns" / "ipc")
+
+
+NS_FLAGS = {"net": sc.CLONE_NEWNET, "ipc": sc.CLONE_NEWIPC, "uts": sc.CLONE_NEWUTS}
+
+
+def _pin_namespaces(nsdir: Path, kinds: list[str], hostname: str) -> None:
+    """In a thread that ends after it (:func:`netns.in_thread`): unshare ``kinds`` for this
+    thread, name the host, bring ``lo`` up, bind the namespaces onto their files, which keep
+    them once the thread is gone."""
+    s = netns.syscalls()
+    step = "create pod namespaces"
+    try:
+        flags = 0
+        for k in kinds:
+            flags |= NS_FLAGS[k]
+        s.unshare(flags)
+        if "uts" in kinds:
+            s.sethostname(hostname)
+        if "net" in kinds:
+            step = "bring up lo in the pod network namespace"
+            netns.set_link_up("lo")
+            step = "create pod namespaces"
+        tid = threading.get_native_id()
+        for k in kinds:
+            s.mount(f"/proc/self/task/{tid}/ns/{k}", str(nsdir / k), "", sc.MS_BIND, "")
+    except OSError as exc:
+        raise SandboxError(f"{step}: {exc.strerror or exc}") from None
 
 
 def resolv_conf(sb: Sandbox, fallback: str) -> str:
