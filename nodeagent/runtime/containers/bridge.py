@@ -17,6 +17,8 @@ import os
 import subprocess
 from typing import Any
 
+from skiff.nodeagent.runtime import netns
+
 log = logging.getLogger(__name__)
 
 BRIDGE = "skiff0"
@@ -185,10 +187,10 @@ class BridgeNetwork:
         mode = rec["HostConfig"].get("NetworkMode") or ""
         if mode in (*BRIDGE_MODES, "none"):
             # a network namespace of its own: Docker brings its loopback up, even with --network none
-            try:
-                await asyncio.to_thread(_run, "nsenter", "-t", str(pid), "-n", "ip", "link", "set", "lo", "up")
-            except NetworkError as exc:
-                raise ContainerError(exc.message, exc.status) from None
+            try:  # in the engine: nsenter + ip were two processes per container
+                await asyncio.to_thread(netns.link_up_in, f"/proc/{pid}/ns/net", "lo")
+            except OSError as exc:
+                raise ContainerError(f"bring up lo in the container's network namespace: {exc}", 500) from None
         if not self.uses_bridge(rec["HostConfig"]):
             return
         async with self._lock:

@@ -1,7 +1,8 @@
 """Run CNI plugins (the CNI 1.0 contract) for pod sandboxes: ADD, DEL, CHECK of a conflist.
 
 Decides nothing about addresses: the plugins do (Skiff's default list is the standard
-``bridge`` + ``host-local`` plugins over the node's podCIDR, with ``loopback``). Pure parts
+``bridge`` + ``host-local`` plugins over the node's podCIDR; no ``loopback`` plugin, since the
+engine brings the sandbox's ``lo`` up itself when it makes the namespace). Pure parts
 (:func:`default_conflist`, :func:`plugin_env`, :func:`plugin_config`, :func:`pod_ip`) are
 separate from the one function that executes a plugin.
 """
@@ -26,7 +27,8 @@ class CniError(Exception):
 
 def default_conflist(pod_cidr: str, *, data_dir: str, bridge: str = "cni0") -> dict[str, Any]:
     """The node's pod network: a bridge with the podCIDR's first address as gateway, no NAT
-    (pods reach each other across nodes by routes; SNAT leaving the cluster is the node's job)."""
+    (pods reach each other across nodes by routes; SNAT leaving the cluster is the node's job).
+    No ``loopback`` entry: the sandbox's ``lo`` is already up (one plugin process less per ADD/DEL)."""
     return {
         "cniVersion": CNI_VERSION, "name": DEFAULT_NETWORK,
         "plugins": [
@@ -34,7 +36,6 @@ def default_conflist(pod_cidr: str, *, data_dir: str, bridge: str = "cni0") -> d
              "hairpinMode": True,
              "ipam": {"type": "host-local", "dataDir": data_dir,
                       "ranges": [[{"subnet": pod_cidr}]], "routes": [{"dst": "0.0.0.0/0"}]}},
-            {"type": "loopback"},
         ],
     }
 

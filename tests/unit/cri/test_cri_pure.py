@@ -31,9 +31,9 @@ def sandbox(**kw: Any) -> Sandbox:
 
 
 # -- CNI ----------------------------------------------------------------------
-def test_default_conflist_is_bridge_host_local_loopback_without_nat() -> None:
+def test_default_conflist_is_bridge_host_local_without_nat() -> None:
     conf = cni.default_conflist("10.244.3.0/24", data_dir="/d")
-    assert [p["type"] for p in conf["plugins"]] == ["bridge", "loopback"]
+    assert [p["type"] for p in conf["plugins"]] == ["bridge"]  # lo: the sandbox brings it up itself
     bridge = conf["plugins"][0]
     assert bridge["ipMasq"] is False and bridge["isGateway"] is True
     assert bridge["ipam"] == {"type": "host-local", "dataDir": "/d", "ranges": [[{"subnet": "10.244.3.0/24"}]],
