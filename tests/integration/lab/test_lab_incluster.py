@@ -34,7 +34,7 @@ import dns.resolver
 from kubernetes import client
 from kubernetes.config.incluster_config import InClusterConfigLoader
 
-token_file, ca_file, env_file, resolv_file = sys.argv[1:5]
+token_file, ca_file, env_file, resolv_file, pod_name = sys.argv[1:6]
 environ = json.load(open(env_file))
 cfg = client.Configuration()
 InClusterConfigLoader(token_filename=token_file, cert_filename=ca_file, environ=environ).load_and_set(cfg)
@@ -58,6 +58,7 @@ with socket.create_connection((ip, 443), timeout=20) as raw, \
 head, _, body = data.partition(b"\r\n\r\n")
 result["dns_ip"] = ip
 result["status_line"] = head.split(b"\r\n")[0].decode()
+result["raw_lists_pod"] = f'"name":"{pod_name}"'.encode() in body
 print(json.dumps(result))
 '''
 
@@ -122,13 +123,13 @@ def test_pod_reaches_the_api_with_its_own_token(small_lab: Lab, tmp_path: Path) 
         pod_ns, node_ns_inode = os.stat(f"/proc/{pid}/ns/net").st_ino, os.stat(f"/run/netns/{node_ns}").st_ino
         assert pod_ns != node_ns_inode  # really the pod's own network, not the node's
         r = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, str(tmp_path / "client.py"),
-                            *(str(tmp_path / f) for f in ("token", "ca.crt", "env.json", "resolv.conf"))],
+                            *(str(tmp_path / f) for f in ("token", "ca.crt", "env.json", "resolv.conf")), name],
                            capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
         assert r.returncode == 0, r.stderr + "\n" + small_lab.logs()
         result = json.loads(r.stdout)
         assert result["host"] == "https://10.96.0.1:443"
         assert name in result["incluster_pods"]
         assert result["dns_ip"] == "10.96.0.1"
-        assert result["status_line"] == "HTTP/1.1 200 OK"
+        assert result["status_line"] == "HTTP/1.1 200 OK" and result["raw_lists_pod"]
     finally:
         small_lab.kubectl("delete", "pod", name, "--wait=false", check=False)
