@@ -2,8 +2,9 @@
 
 The engine runs the runtime once per container start and per exec, so its start-up is
 paid per pod. ``-S`` skips ``site`` (the venv's ``.pth`` files and an editable install's
-import finder cost ~10 ms of CPU per run), and only the runtime's own arguments are
-built, not every ``skiff`` subcommand's. The runtime needs the standard library and
+import finder cost ~10 ms of CPU per run), and the shim's own ``create``/``exec`` command
+lines are parsed without argparse (``cli.parse_fast``); anything else gets the runtime's
+argparse parser, not every ``skiff`` subcommand's. The runtime needs the standard library and
 Skiff's packages only; they are located from this file's path. Same command line, output
 and exit codes as ``skiff runtime``.
 """
@@ -34,13 +35,16 @@ def locate_packages(here: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    import argparse
-
     from skiff.nodeagent.runtime.oci import cli
 
-    parser = argparse.ArgumentParser(prog="skiff runtime")
-    cli.add_arguments(parser)
-    return int(cli.run(parser.parse_args(argv)) or 0)
+    args = cli.parse_fast(argv)  # the shim's create/exec, without building argparse's parsers
+    if args is None:
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="skiff runtime")
+        cli.add_arguments(parser)
+        args = parser.parse_args(argv)
+    return int(cli.run(args) or 0)
 
 
 if __name__ == "__main__":
