@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+from skiff.nodeagent.runtime.oci import cli as runtime_cli
 from skiff.nodeagent.runtime.oci.defaults import DEFAULT_PATH, docker_spec
 from skiff.nodeagent.runtime.oci.plan import CAPABILITIES, DOCKER_DEFAULT_CAPS
 
@@ -151,17 +152,12 @@ def resources(host: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_signal(value: str | int | None, default: int = signal.SIGTERM) -> int:
+    """A signal by number or name (``TERM``, ``SIGTERM``), as the runtime's ``kill`` reads it."""
     if value in (None, ""):
         return default
-    text = str(value)
-    if text.isdigit():
-        return int(text)
-    name = text.upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
     try:
-        return int(signal.Signals[name])
-    except KeyError:
+        return runtime_cli.parse_signal(str(value))
+    except ValueError:
         raise ConfigError(f"Invalid signal: {value}") from None
 
 

@@ -22,13 +22,14 @@ from typing import Any
 
 import grpc
 
+from skiff.nodeagent.runtime.containers.execs import write_ctl
 from skiff.nodeagent.runtime.containers.manager import ContainerError
 from skiff.nodeagent.runtime.cri import api_pb2 as pb
 from skiff.nodeagent.runtime.cri import cni as cnimod
 from skiff.nodeagent.runtime.cri import hostports
 from skiff.nodeagent.runtime.cri.logs import LogCopier
 from skiff.nodeagent.runtime.cri.streaming import StreamingServer
-from skiff.nodeagent.runtime.cri.sandbox import Sandbox, SandboxError, SandboxStore, resolv_conf
+from skiff.nodeagent.runtime.cri.sandbox import Sandbox, SandboxStore, resolv_conf
 
 log = logging.getLogger(__name__)
 
@@ -291,17 +292,7 @@ class ShimAttacher:
         return await self.containers.attach_streams(container_id)  # type: ignore[no-any-return]
 
     def _control(self, container_id: str, line: str) -> None:
-        path = self.containers.cdir(container_id) / "shim" / "ctl"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
-            return
-        try:
-            os.write(fd, line.encode())
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        write_ctl(self.containers.cdir(container_id) / "shim" / "ctl", line)
 
     def resize(self, container_id: str, rows: int, cols: int) -> None:
         self._control(container_id, f"resize {rows} {cols}\n")

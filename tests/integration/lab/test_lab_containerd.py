@@ -57,7 +57,7 @@ def test_demo_runs_on_containerd_and_reaches_across_runtimes(mixed_lab: Lab) -> 
 def test_port_forward_to_a_containerd_pod(mixed_lab: Lab) -> None:
     """kubectl's SPDY session reaches containerd's streaming server as the SPDY upgrade a kubelet
     sends (the agent unwraps the WebSocket tunnel); the Python client's v4 channels as they are."""
-    from tests.integration.lab.test_lab_streaming import env_of, forwarding, get
+    from tests.integration.lab.test_lab_streaming import env_of, forwarding, get, http_get_over
 
     pod = wait_for(lambda: [p["metadata"]["name"] for p in mixed_lab.json("get", "pods", "-l", "app=web")["items"]
                             if p["spec"].get("nodeName") == "node2" and p["status"].get("phase") == "Running"],
@@ -72,13 +72,7 @@ def test_port_forward_to_a_containerd_pod(mixed_lab: Lab) -> None:
     api = client.CoreV1Api(config.new_client_from_config(config_file=str(mixed_lab.kubeconfig)))
     pf = portforward(api.connect_get_namespaced_pod_portforward, pod, "default", ports="80")
     try:
-        s = pf.socket(80)
-        s.settimeout(30)
-        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-        assert data.decode().splitlines()[-1] == f"hello from {pod} on node2"
+        assert http_get_over(pf.socket(80)).decode().splitlines()[-1] == f"hello from {pod} on node2"
     finally:
         pf.close()
 

@@ -14,6 +14,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -123,6 +124,16 @@ def test_kubectl_port_forward(lab: Lab, version: str) -> None:
         assert "IPv4: dial tcp4 127.0.0.1:81: connect: connection refused" in err
 
 
+def http_get_over(sock: Any) -> bytes:
+    """``GET /`` over a forwarded socket (the Python client's), read to its end."""
+    sock.settimeout(30)
+    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
 def test_python_client_port_forward(lab: Lab) -> None:
     from kubernetes import client, config
     from kubernetes.stream import portforward
@@ -131,12 +142,7 @@ def test_python_client_port_forward(lab: Lab) -> None:
     api = client.CoreV1Api(config.new_client_from_config(config_file=str(lab.kubeconfig)))
     pf = portforward(api.connect_get_namespaced_pod_portforward, pod, "default", ports="80,81")
     try:
-        s = pf.socket(80)
-        s.settimeout(30)
-        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
+        data = http_get_over(pf.socket(80))
         assert data.startswith(b"HTTP/1.") and data.decode().splitlines()[-1] == f"hello from {pod} on node1"
         assert pf.error(80) is None
         wait_for(lambda: pf.error(81), timeout=30, what="the error of port 81")
