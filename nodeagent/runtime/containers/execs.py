@@ -150,14 +150,7 @@ class ExecManager:
 
     # -- supervision ---------------------------------------------------------
     def _monitor(self, ex: ExecRecord) -> None:
-        files = supervisor.ShimFiles(self.dir(ex))
-        shim_pid = files.read_pid(files.shim_pid)
-        pidfd = -1
-        if shim_pid:
-            try:
-                pidfd = os.pidfd_open(shim_pid)
-            except OSError:
-                pidfd = -1
+        pidfd = supervisor.ShimFiles(self.dir(ex)).shim_pidfd()
         if pidfd < 0:
             self._finish(ex)
             return

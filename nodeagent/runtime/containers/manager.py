@@ -468,15 +468,8 @@ class ContainerManager:
     # -- supervision ---------------------------------------------------------
     def _monitor(self, rec: dict[str, Any]) -> None:
         cid = rec["Id"]
-        files = supervisor.ShimFiles(self.cdir(cid) / "shim")
-        shim_pid = files.read_pid(files.shim_pid)
+        pidfd = supervisor.ShimFiles(self.cdir(cid) / "shim").shim_pidfd()
         loop = asyncio.get_running_loop()
-        pidfd = -1
-        if shim_pid:
-            try:
-                pidfd = os.pidfd_open(shim_pid)
-            except OSError:
-                pidfd = -1
         if pidfd < 0:
             self._spawn(self._on_exit(cid))
             return

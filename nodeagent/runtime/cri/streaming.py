@@ -27,9 +27,9 @@ import struct
 import subprocess
 import termios
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
-
 
 from aiohttp import WSMsgType, web
 
@@ -93,6 +93,15 @@ class Attacher(Protocol):
 
     def close_stdin(self, container_id: str) -> None:
         """Close the container's stdin if it is ``stdinOnce`` (as a runtime does when the attacher ends)."""
+
+
+async def channel_frames(ws: web.WebSocketResponse) -> AsyncIterator[tuple[int, bytes]]:
+    """The client's (channel, payload) frames of a v4/v5 channel WebSocket, until it closes."""
+    async for msg in ws:
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            return
+        if msg.type == WSMsgType.BINARY and msg.data:
+            yield msg.data[0], msg.data[1:]
 
 
 def _read(fd: int) -> bytes:
@@ -224,12 +233,7 @@ class StreamingServer:
                     await ws.send_bytes(bytes([channel]) + data)
 
         async def pump_in() -> None:
-            async for msg in ws:
-                if msg.type != WSMsgType.BINARY or not msg.data:
-                    if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                        return
-                    continue
-                channel, payload = msg.data[0], msg.data[1:]
+            async for channel, payload in channel_frames(ws):
                 if channel == STDIN and session.stdin and payload:
                     writer.write(payload)
                     await writer.drain()
@@ -285,12 +289,7 @@ class StreamingServer:
                     await ws.send_bytes(bytes([channel]) + data)
 
         async def pump_in() -> None:
-            async for msg in ws:
-                if msg.type != WSMsgType.BINARY or not msg.data:
-                    if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                        return
-                    continue
-                channel, payload = msg.data[0], msg.data[1:]
+            async for channel, payload in channel_frames(ws):
                 if channel == STDIN and stdin_fd is not None and payload:
                     await loop.run_in_executor(None, _write_all, stdin_fd, payload)
                 elif channel == RESIZE and master is not None:

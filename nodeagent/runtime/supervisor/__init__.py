@@ -70,3 +70,13 @@ class ShimFiles:
             return int(path.read_text().strip())
         except (OSError, ValueError):
             return None
+
+    def shim_pidfd(self) -> int:
+        """A pidfd of the running shim, to watch it exit; -1 when it is gone."""
+        pid = self.read_pid(self.shim_pid)
+        if not pid:
+            return -1
+        try:
+            return os.pidfd_open(pid)
+        except OSError:
+            return -1
