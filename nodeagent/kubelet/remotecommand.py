@@ -16,10 +16,8 @@ import contextlib
 import json
 from typing import Any
 
-import aiohttp
-
 from skiff.machinery import spdy
-from skiff.machinery.websocket import open_upgrade
+from skiff.machinery.websocket import channel_frames, open_upgrade
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 SUCCESS = json.dumps({"metadata": {}, "status": "Success"}).encode()
@@ -75,12 +73,7 @@ async def relay_as_spdy(ws: Any, url: str, *, stdin: bool, stdout: bool, stderr:
                     await ws.send_bytes(bytes([ERROR]) + (status or SUCCESS))
 
     async def from_client() -> None:
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.BINARY or not msg.data:
-                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
-                    return
-                continue
-            channel, payload = msg.data[0], msg.data[1:]
+        async for channel, payload in channel_frames(ws):
             if channel == STDIN and "stdin" in ids and payload:
                 await send(spdy.DataFrame(ids["stdin"], payload))
             elif channel == RESIZE and "resize" in ids:

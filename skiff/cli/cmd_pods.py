@@ -23,6 +23,7 @@ import aiohttp
 from skiff.api.resources import Resource, find
 from skiff.client import ApiError
 from skiff.client import requests as rq
+from skiff.machinery.websocket import channel_frames
 
 from .common import Cli, CommandError, parse_duration
 
@@ -416,12 +417,7 @@ async def _pump(cli: Cli, ws: aiohttp.ClientWebSocketResponse, *, send_stdin: bo
     feeder = asyncio.create_task(_feed_stdin(cli, ws, v5=v5)) if send_stdin else None
     status: Obj | None = None
     try:
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.BINARY or not msg.data:
-                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
-                    break
-                continue
-            channel, payload = msg.data[0], msg.data[1:]
+        async for channel, payload in channel_frames(ws):
             if channel == STDOUT:
                 cli.out.write(payload.decode(errors="replace"))
                 cli.out.flush()

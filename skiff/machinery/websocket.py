@@ -11,10 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+
+async def channel_frames(ws: Any) -> AsyncIterator[tuple[int, bytes]]:
+    """The (channel, payload) frames of a v4/v5 channel WebSocket (client or server side),
+    until it closes; empty and non-binary messages are skipped."""
+    async for msg in ws:
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
+            return
+        if msg.type == aiohttp.WSMsgType.BINARY and msg.data:
+            yield msg.data[0], msg.data[1:]
 
 
 async def relay(a: Any, b: Any) -> None:

@@ -27,13 +27,12 @@ import struct
 import subprocess
 import termios
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from skiff.machinery.websocket import accept_upgrade
+from skiff.machinery.websocket import accept_upgrade, channel_frames
 from skiff.nodeagent.runtime.cri import portforward
 
 log = logging.getLogger(__name__)
@@ -93,15 +92,6 @@ class Attacher(Protocol):
 
     def close_stdin(self, container_id: str) -> None:
         """Close the container's stdin if it is ``stdinOnce`` (as a runtime does when the attacher ends)."""
-
-
-async def channel_frames(ws: web.WebSocketResponse) -> AsyncIterator[tuple[int, bytes]]:
-    """The client's (channel, payload) frames of a v4/v5 channel WebSocket, until it closes."""
-    async for msg in ws:
-        if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-            return
-        if msg.type == WSMsgType.BINARY and msg.data:
-            yield msg.data[0], msg.data[1:]
 
 
 def _read(fd: int) -> bytes:
